@@ -1,0 +1,201 @@
+"""The service's configuration: declared once, loaded once, frozen.
+
+`load_config` reads `config.toml` with tomllib and validates it with pydantic (already a dependency
+through SQLModel). Every error names the key at fault, and is raised as `ConfigError` before
+anything is touched: the CLI turns it into one line on stderr and exit status 2. Secrets never sit
+in the file; they come from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ingest.errors import ConfigError
+from parsers.formdef import FormDefinition, FormDefinitionError, load_form
+
+PASSWORD_ENV = {"mailbox": "INTAKE_MAILBOX_PASSWORD", "smtp": "INTAKE_SMTP_PASSWORD"}
+MAILBOX_SCHEMES = ("imaps://", "imap://", "maildir:")
+SMTP_SCHEMES = ("smtps://", "smtp://", "outbox:")
+DATABASE_SCHEMES = ("sqlite://", "postgresql")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FormSection(_Section):
+    definition: str = "forms/childrens-trusts-2008.toml"
+
+
+class MailboxSection(_Section):
+    url: str = "maildir:var/sample-maildir"
+    processed_folder: str = "Processed"
+    tls: Literal["", "none"] = ""
+    ca_file: str = ""
+    batch_size: int = Field(50, ge=1, le=1000)
+    timeout_seconds: float = Field(30.0, gt=0)
+    sent_folder: str = "Sent"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(MAILBOX_SCHEMES):
+            raise ValueError(f"must start with one of {', '.join(MAILBOX_SCHEMES)}")
+        return v
+
+
+class SmtpSection(_Section):
+    url: str = "outbox:var/outbox"
+    from_address: str = Field("childrentrusts.consultation@dcsf.gsi.gov.uk", alias="from")
+    from_name: str = "Children's Trusts Consultation"
+    username: str = ""
+    tls: Literal["", "none"] = ""
+    ca_file: str = ""
+    timeout_seconds: float = Field(30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(SMTP_SCHEMES):
+            raise ValueError(f"must start with one of {', '.join(SMTP_SCHEMES)}")
+        return v
+
+    @field_validator("from_address")
+    @classmethod
+    def _from(cls, v: str) -> str:
+        if "@" not in v or any(c in v for c in " \r\n<>"):
+            raise ValueError("must be a plain e-mail address")
+        return v
+
+
+class AcknowledgementSection(_Section):
+    policy: Literal["all", "requested", "never"] = "all"
+    per_recipient_daily: int = Field(3, ge=1)
+    per_cycle: int = Field(500, ge=1)
+    subject: str = ""
+    templates: str = ""
+    contact: str = "childrentrusts.consultation@dcsf.gsi.gov.uk"
+    loop_header: str = "X-Consultation-Intake"
+    max_attempts: int = Field(10, ge=1)
+    sent_copy: bool = True
+
+
+class DatabaseSection(_Section):
+    url: str = "sqlite:///var/intake.db"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(DATABASE_SCHEMES):
+            raise ValueError("must be an SQLAlchemy URL starting sqlite:// or postgresql+psycopg://")
+        return v
+
+
+class ScheduleSection(_Section):
+    interval_seconds: int = Field(300, ge=5)
+
+
+class LimitsSection(_Section):
+    max_message_mb: float = Field(40.0, gt=0)
+    max_attachment_mb: float = Field(25.0, gt=0)
+    parse_timeout_seconds: float = Field(60.0, gt=0)
+    parse_memory_mb: int = Field(1500, ge=200)
+    max_pdf_pages: int = Field(40, ge=1)
+    convert_timeout_seconds: float = Field(90.0, gt=0)
+
+
+class ReportSection(_Section):
+    email_to: list[str] = []
+
+
+class Settings(_Section):
+    form: FormSection = FormSection()
+    mailbox: MailboxSection = MailboxSection()
+    smtp: SmtpSection = SmtpSection()
+    acknowledgements: AcknowledgementSection = AcknowledgementSection()
+    database: DatabaseSection = DatabaseSection()
+    schedule: ScheduleSection = ScheduleSection()
+    limits: LimitsSection = LimitsSection()
+    report: ReportSection = ReportSection()
+
+
+class Config:
+    """Validated settings plus what they point to, with paths made absolute."""
+
+    def __init__(self, settings: Settings, base_dir: Path, form: FormDefinition) -> None:
+        self.settings = settings
+        self.base_dir = base_dir
+        self.form = form
+
+    def path(self, value: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(value)
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def mailbox_url(self) -> str:
+        return _absolute_file_url(self.settings.mailbox.url, "maildir:", self)
+
+    @property
+    def smtp_url(self) -> str:
+        return _absolute_file_url(self.settings.smtp.url, "outbox:", self)
+
+    @property
+    def database_url(self) -> str:
+        url = self.settings.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+            return prefix + str(self.path(url[len(prefix) :]))
+        return url
+
+    @staticmethod
+    def secret(section: str) -> str | None:
+        return os.environ.get(PASSWORD_ENV[section]) or None
+
+
+def _absolute_file_url(url: str, scheme: str, cfg: Config) -> str:
+    if url.startswith(scheme):
+        return scheme + str(cfg.path(url[len(scheme) :]))
+    return url
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    key = f"[{loc[0]}] {'.'.join(loc[1:])}" if len(loc) > 1 else loc[0] if loc else "?"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"{source}: unknown key {key} (misspelt?)"
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{source}: {key}: {msg}"
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate the config file; raise ConfigError naming the key at fault."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError as err:
+        raise ConfigError(f"{path}: no such config file") from err
+    except OSError as err:
+        raise ConfigError(f"{path}: {err.strerror}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_describe(err, str(path))) from err
+    base_dir = path.resolve().parent
+    form_path = Path(settings.form.definition)
+    form_path = form_path if form_path.is_absolute() else base_dir / form_path
+    try:
+        form = load_form(form_path)
+    except FormDefinitionError as err:
+        raise ConfigError(f"{path}: [form] definition: {err}") from err
+    return Config(settings, base_dir, form)

@@ -1,0 +1,51 @@
+"""One attachment -> one `Reading`, run inside the sandbox.
+
+`read_attachment` is the function the sandbox runs in a child process: everything a stranger's
+file can make expensive (unzipping, XML, PDF layout, LibreOffice conversion, the form reader) happens
+there, under time and memory limits. The parent only sees a picklable Reading or an exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from parsers.body import body_document
+from parsers.convert import convert_to_docx
+from parsers.document import Document
+from parsers.docx_reader import read_docx
+from parsers.formdef import FormDefinition
+from parsers.formreader import read_form
+from parsers.pdf_reader import read_pdf
+
+READABLE_KINDS = ("docx", "doc", "odt", "rtf", "pdf", "text")
+
+
+@dataclass(frozen=True)
+class AttachmentJob:
+    """What the child needs besides the bytes; frozen and picklable."""
+
+    kind: str  # a sniffed kind from READABLE_KINDS
+    filename: str | None
+    form: FormDefinition
+    max_pdf_pages: int = 40
+    convert_timeout: float = 90.0
+
+
+def document_for(job: AttachmentJob, data: bytes) -> Document:
+    """Bytes of a sniffed kind -> the intermediate Document."""
+    if job.kind == "docx":
+        return read_docx(data)
+    if job.kind in ("doc", "odt", "rtf"):
+        return read_docx(convert_to_docx(data, job.kind, timeout=job.convert_timeout))
+    if job.kind == "pdf":
+        return read_pdf(data, max_pages=job.max_pdf_pages)
+    if job.kind == "text":
+        return body_document(data.decode("utf-8", "replace"))
+    raise ValueError(f"not a readable kind: {job.kind}")
+
+
+def read_attachment(job: AttachmentJob, data: bytes) -> object:
+    """Run in the child: read the document and map it onto the form."""
+    doc = document_for(job, data)
+    source_kind = job.kind if job.kind != "text" else "other"
+    return read_form(doc, job.form, source_kind=source_kind, filename=job.filename)

@@ -1,0 +1,168 @@
+"""Raw message bytes -> `ParsedMail`: one constructor for mail from IMAP, Maildir and tests.
+
+mail-parser decodes the bodies, attachments and encoded headers; the standard library's
+`EmailMessage` (policy.default) is kept beside it for the header checks of the classification
+and acknowledgement rules, which need every header occurrence as sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import email
+import email.utils
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+
+import mailparser
+
+MAX_NESTING = 3
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str | None
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    message_id: str | None
+    date: dt.datetime | None
+    sender: str | None
+    sender_name: str | None
+    reply_to: str | None
+    subject: str
+    envelope_sender: str | None
+    text_plain: str | None
+    text_html: str | None
+    attachments: tuple[Attachment, ...]
+    forwarded: tuple[ParsedMail, ...]
+    headers: EmailMessage
+
+
+class MailParseError(ValueError):
+    """The bytes are not a message that can be read at all."""
+
+
+def parse_mail(raw: bytes, *, depth: int = 0) -> ParsedMail:
+    """Parse one RFC 5322 message; message/rfc822 attachments become `forwarded` messages."""
+    try:
+        parsed = mailparser.parse_from_bytes(raw)
+        headers = email.message_from_bytes(raw, policy=policy.default)
+    except Exception as err:  # mail-parser raises bare library errors on garbage
+        raise MailParseError(f"the message could not be parsed: {err}") from err
+    if not isinstance(headers, EmailMessage) or not headers.keys():
+        raise MailParseError("the message has no headers")
+    attachments, forwarded = _split_attachments(parsed.attachments, depth)
+    name, addr = _first_address(headers, "From")
+    return ParsedMail(
+        message_id=_clean_header(headers.get("Message-ID")),
+        date=_header_date(headers),
+        sender=addr,
+        sender_name=name,
+        reply_to=_first_address(headers, "Reply-To")[1],
+        subject=_clean_header(headers.get("Subject")) or "",
+        envelope_sender=_envelope_sender(headers),
+        text_plain="\n".join(parsed.text_plain) or None,
+        text_html="\n".join(parsed.text_html) or None,
+        attachments=attachments,
+        forwarded=forwarded,
+        headers=headers,
+    )
+
+
+@dataclass(frozen=True)
+class HeaderFacts:
+    message_id: str | None
+    date: dt.datetime | None
+    sender: str | None
+    envelope_sender: str | None
+    subject: str | None
+
+
+def header_facts(raw: bytes) -> HeaderFacts:
+    """The few headers a record needs, read without decoding the body (cheap on any size)."""
+    headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
+    return HeaderFacts(
+        message_id=_clean_header(headers.get("Message-ID")),
+        date=_header_date(headers),
+        sender=_first_address(headers, "From")[1],
+        envelope_sender=_envelope_sender(headers),
+        subject=_clean_header(headers.get("Subject")),
+    )
+
+
+def _split_attachments(
+    raw_attachments: list[dict], depth: int
+) -> tuple[tuple[Attachment, ...], tuple[ParsedMail, ...]]:
+    attachments: list[Attachment] = []
+    forwarded: list[ParsedMail] = []
+    for a in raw_attachments:
+        data = _payload_bytes(a)
+        ctype = (a.get("mail_content_type") or "application/octet-stream").lower()
+        if ctype == "message/rfc822" and depth < MAX_NESTING:
+            try:
+                forwarded.append(parse_mail(data, depth=depth + 1))
+                continue
+            except MailParseError:
+                pass
+        attachments.append(Attachment(a.get("filename") or None, ctype, data))
+    return tuple(attachments), tuple(forwarded)
+
+
+def _payload_bytes(a: dict) -> bytes:
+    payload = a.get("payload") or ""
+    if a.get("binary"):
+        try:
+            return base64.b64decode(payload)
+        except (binascii.Error, ValueError):
+            return payload.encode("latin-1", "replace")
+    return payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else bytes(payload)
+
+
+def _clean_header(value: object) -> str | None:
+    if value is None:
+        return None
+    text = " ".join(str(value).split())
+    return text or None
+
+
+def _first_address(headers: EmailMessage, name: str) -> tuple[str | None, str | None]:
+    try:
+        value = headers.get(name)
+        pairs = email.utils.getaddresses([str(value)]) if value is not None else []
+    except (TypeError, ValueError, IndexError):
+        return None, None
+    for display, addr in pairs:
+        if "@" in addr and not any(c.isspace() for c in addr):
+            return (display.strip() or None), addr.strip()
+    return None, None
+
+
+def _header_date(headers: EmailMessage) -> dt.datetime | None:
+    value = headers.get("Date")
+    if value is None:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed
+
+
+def _envelope_sender(headers: EmailMessage) -> str | None:
+    """The Return-Path the final MTA recorded: "" for the null sender <>, None when absent."""
+    value = headers.get("Return-Path")
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text in ("<>", ""):
+        return ""
+    return text.strip("<>").strip() or ""

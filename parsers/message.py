@@ -1,0 +1,152 @@
+"""One e-mail message -> what it is and the responses in it (`MessageReading`).
+
+Decides which attachment is the response: forms are responses; a cover letter beside a form is
+not; a free-form letter with no form is a response for a person to read; an attachment that cannot
+be read (password, limits, corrupt) is kept as a response needing review, never dropped; with no
+attachment, answers written in the body are read. Automatic mail and junk carry no response.
+Everything here is pure except `read_one`, which the caller supplies (the sandboxed reader in the
+service, a direct call in unit tests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+
+from parsers.attachments import READABLE_KINDS, AttachmentJob
+from parsers.body import body_document, body_text, looks_like_response
+from parsers.classify import classify_automatic, looks_like_junk
+from parsers.formdef import FormDefinition
+from parsers.formreader import read_form
+from parsers.mail import Attachment, ParsedMail
+from parsers.model import Reading
+from parsers.sniff import sniff, source_kind_for
+
+log = logging.getLogger(__name__)
+
+ReadOne = Callable[[AttachmentJob, bytes], Reading]
+
+IMAGE_MIN_BYTES = 150_000  # smaller images are logos and signatures, not scanned forms
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_attachment_bytes: int = 25_000_000
+    max_pdf_pages: int = 40
+    convert_timeout: float = 90.0
+
+
+@dataclass(frozen=True)
+class MessageReading:
+    disposition: str  # response | auto_reply | bounce | junk | correspondence | failed
+    reason: str | None
+    readings: tuple[Reading, ...]
+    problems: tuple[str, ...] = ()
+
+
+def read_message(
+    mail: ParsedMail, form: FormDefinition, read_one: ReadOne, limits: Limits = Limits()
+) -> MessageReading:
+    """Classify the message and read every response in it."""
+    automatic = classify_automatic(mail.headers, mail.envelope_sender)
+    if automatic is not None:
+        return MessageReading(automatic.disposition, automatic.reason, ())
+    text = body_text(mail.text_plain, mail.text_html)
+    readings, problems = _responses(mail, form, read_one, limits, text)
+    if readings:
+        return MessageReading("response", None, readings, problems)
+    junk = looks_like_junk(mail.headers, text)
+    if junk:
+        return MessageReading("junk", junk, (), problems)
+    return MessageReading("correspondence", "a person wrote, but sent no response", (), problems)
+
+
+def _responses(
+    mail: ParsedMail, form: FormDefinition, read_one: ReadOne, limits: Limits, text: str
+) -> tuple[tuple[Reading, ...], tuple[str, ...]]:
+    forms: list[Reading] = []
+    letters: list[Reading] = []
+    unreadable: list[Reading] = []
+    problems: list[str] = []
+    for attachment in _all_attachments(mail):
+        reading = _read_attachment(attachment, form, read_one, limits)
+        if reading is None:
+            continue
+        if reading.text is not None and _is_letter(reading):
+            letters.append(reading)
+        elif reading.review_reasons and not _has_answers(reading):
+            unreadable.append(reading)
+            problems.extend(reading.review_reasons)
+        else:
+            forms.append(reading)
+    if forms or unreadable:
+        return tuple(forms + unreadable), tuple(problems)
+    if letters:
+        return tuple(letters), tuple(problems)
+    if looks_like_response(text, form):
+        body = read_form(body_document(text), form, source_kind="body", filename=None)
+        return (body,), tuple(problems)
+    for fwd in mail.forwarded:
+        fwd_text = body_text(fwd.text_plain, fwd.text_html)
+        if looks_like_response(fwd_text, form):
+            return (read_form(body_document(fwd_text), form, source_kind="body", filename=None),), tuple(problems)
+    return (), tuple(problems)
+
+
+def _all_attachments(mail: ParsedMail) -> list[Attachment]:
+    """The message's attachments, then those of any forwarded message inside it."""
+    found = list(mail.attachments)
+    for fwd in mail.forwarded:
+        found.extend(_all_attachments(fwd))
+    return found
+
+
+def _is_letter(reading: Reading) -> bool:
+    return not _has_answers(reading)
+
+
+def _has_answers(reading: Reading) -> bool:
+    return any(a.choice or a.comment for a in reading.answers.values())
+
+
+def _read_attachment(att: Attachment, form: FormDefinition, read_one: ReadOne, limits: Limits) -> Reading | None:
+    """Read one attachment, or None when it is not a candidate response (a logo, a calendar file)."""
+    sniffed = sniff(att.data, att.filename, att.content_type)
+    kind = source_kind_for(sniffed)
+    if sniffed.kind == "image":
+        if len(att.data) < IMAGE_MIN_BYTES:
+            return None
+        return _review(kind, att.filename, "a picture or scan was attached: no text to read")
+    if sniffed.kind not in READABLE_KINDS or sniffed.kind == "text":
+        return None
+    if len(att.data) > limits.max_attachment_bytes:
+        mb = limits.max_attachment_bytes / 1_000_000
+        return _review(kind, att.filename, f"attachment larger than {mb:g} MB: not read")
+    if sniffed.encrypted:
+        return _review(kind, att.filename, "password-protected document: ask the respondent for an unprotected copy")
+    job = AttachmentJob(sniffed.kind, att.filename, form, limits.max_pdf_pages, limits.convert_timeout)
+    try:
+        return read_one(job, att.data)
+    except Exception as err:  # every reader failure becomes a reason on the response, never a lost message
+        log.warning("could not read attachment %r: %s", att.filename, err)
+        return _review(kind, att.filename, _reason_for(err))
+
+
+def _review(kind: str, filename: str | None, reason: str) -> Reading:
+    return Reading(source_kind=kind, filename=filename, review_reasons=(reason,))
+
+
+def _reason_for(err: Exception) -> str:
+    reason = getattr(err, "reason", None) or str(err) or type(err).__name__
+    return f"attachment could not be read: {reason}"
+
+
+def fingerprint(reading: Reading) -> str:
+    """A hash of what the respondent said, to tell a response sent again from a new one."""
+    content = asdict(replace(reading, review_reasons=()))
+    content.pop("filename", None)
+    blob = json.dumps(content, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()

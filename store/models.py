@@ -1,0 +1,121 @@
+"""The database tables (SQLModel). Schema changes go through Alembic (store/migrations).
+
+Idempotence keys live here: a message is identified by its source key (folder, UIDVALIDITY, UID
+or Maildir name) and, across UIDVALIDITY changes, by Message-ID plus a hash of its bytes. Each
+row carries a state column so a restart knows exactly where every message stands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Column, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class MessageState:
+    STORED = "stored"  # raw bytes committed, not yet read
+    DONE = "done"  # read, disposition and responses filed, acknowledgement decided
+
+
+class AckStatus:
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+
+
+class Cycle(SQLModel, table=True):
+    __tablename__ = "cycles"
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: dt.datetime = Field(default_factory=utcnow)
+    finished_at: dt.datetime | None = None
+    status: str = "running"  # running | completed | failed
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    id: int | None = Field(default=None, primary_key=True)
+    source_key: str = Field(index=True, unique=True, max_length=500)
+    message_id: str | None = Field(default=None, index=True, max_length=998)
+    content_hash: str = Field(index=True, max_length=64)
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    size: int = 0
+    received_at: dt.datetime | None = None
+    sender: str | None = Field(default=None, max_length=998)
+    envelope_sender: str | None = Field(default=None, max_length=998)
+    subject: str | None = Field(default=None, sa_column=Column(Text))
+    stored_at: dt.datetime = Field(default_factory=utcnow)
+    cycle_id: int | None = Field(default=None, foreign_key="cycles.id")
+    state: str = Field(default=MessageState.STORED, index=True)
+    moved: bool = False
+    disposition: str | None = None
+    disposition_reason: str | None = Field(default=None, sa_column=Column(Text))
+    problems: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    duplicate_of: int | None = Field(default=None, foreign_key="messages.id")
+    processed_at: dt.datetime | None = None
+
+
+class Response(SQLModel, table=True):
+    __tablename__ = "responses"
+    __table_args__ = (UniqueConstraint("message_pk", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str | None = Field(default=None, index=True, unique=True, max_length=40)
+    message_pk: int = Field(foreign_key="messages.id", index=True)
+    seq: int = 0
+    source_kind: str
+    filename: str | None = Field(default=None, sa_column=Column(Text))
+    status: str = "filed"
+    review_reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    late: bool = False
+    name: str | None = Field(default=None, sa_column=Column(Text))
+    organisation: str | None = Field(default=None, sa_column=Column(Text))
+    address: str | None = Field(default=None, sa_column=Column(Text))
+    email: str | None = Field(default=None, sa_column=Column(Text))
+    category: str | None = None
+    category_other: str | None = Field(default=None, sa_column=Column(Text))
+    confidential: bool = False
+    confidential_reason: str | None = Field(default=None, sa_column=Column(Text))
+    acknowledge: bool = False
+    acknowledge_email: str | None = Field(default=None, sa_column=Column(Text))
+    contact_again: str | None = None
+    answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    text: str | None = Field(default=None, sa_column=Column(Text))
+    fingerprint: str = Field(index=True, max_length=64)
+    filed_at: dt.datetime = Field(default_factory=utcnow)
+    reviewed_at: dt.datetime | None = None
+
+
+class Acknowledgement(SQLModel, table=True):
+    __tablename__ = "acknowledgements"
+    id: int | None = Field(default=None, primary_key=True)
+    message_pk: int = Field(foreign_key="messages.id", unique=True)
+    status: str = AckStatus.PENDING
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    to_address: str | None = Field(default=None, max_length=998)
+    rfc_message_id: str | None = Field(default=None, max_length=998)
+    raw: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    attempts: int = 0
+    next_attempt_at: dt.datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    sent_at: dt.datetime | None = None
+    copied_to_sent: bool = False
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit"
+    id: int | None = Field(default=None, primary_key=True)
+    response_pk: int = Field(foreign_key="responses.id", index=True)
+    at: dt.datetime = Field(default_factory=utcnow)
+    who: str
+    field: str
+    old: str | None = Field(default=None, sa_column=Column(Text))
+    new: str | None = Field(default=None, sa_column=Column(Text))
