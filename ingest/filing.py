@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from ingest.ack_compose import compose_acknowledgement
 from ingest.ack_policy import choose_address, policy_allows, suppression_reason, within_caps
+from ingest.failpoints import failpoint
 from parsers.formdef import FormDefinition
 from parsers.mail import MailParseError, ParsedMail, parse_mail
 from parsers.message import Limits, MessageReading, ReadOne, fingerprint, read_message
@@ -113,6 +114,7 @@ def _file_one(
         session.add(ack)
         session.add(msg)
         session.commit()
+        failpoint("filed")
         if ack.status == AckStatus.PENDING:
             counts.acks_queued += 1
         log.info(

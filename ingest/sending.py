@@ -19,6 +19,7 @@ from sqlmodel import Session, col, or_, select
 
 from ingest.delivery import Delivery
 from ingest.errors import PermanentDeliveryError, TransientError
+from ingest.failpoints import failpoint
 from ingest.sources import MailSource
 from store.models import Acknowledgement, AckStatus, utcnow
 
@@ -101,6 +102,7 @@ def _send_one(engine: Engine, ack_id: int, delivery: Delivery, envelope_from: st
             outcome = AckStatus.SENT
         session.add(ack)
         session.commit()
+        failpoint("ack-recorded")
         log.info("acknowledgement #%s to %s: %s", ack_id, ack.to_address, ack.last_error or outcome)
         return outcome
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from ingest.failpoints import failpoint
 from ingest.sources import FetchedMessage, MailSource
 from parsers.mail import header_facts
 from store.models import Message, MessageState
@@ -55,6 +56,7 @@ def store_new(
     for fetched in source.fetch_new(lambda key: is_stored(engine, key), batch_size=batch_size):
         if _store_one(engine, fetched, cycle_id, max_message_bytes, counts):
             counts.stored += 1
+        failpoint("stored")
         source.mark_processed(fetched.key)
         _mark_moved(engine, fetched.key)
         if progress:

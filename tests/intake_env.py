@@ -1,0 +1,71 @@
+"""Helpers for tests that run the whole service: a config file pointing at the test servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ingest.cli import main as intake_main
+from parsers.formdef import DEFAULT_FORM_PATH
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_config(
+    directory: Path,
+    *,
+    mailbox_url: str,
+    smtp_url: str,
+    database_url: str,
+    extra: str = "",
+) -> Path:
+    """A config.toml for the test servers; plain IMAP and SMTP on loopback."""
+    path = directory / "config.toml"
+    tls_mailbox = 'tls = "none"' if mailbox_url.startswith("imap://") else ""
+    tls_smtp = 'tls = "none"' if smtp_url.startswith("smtp://") else ""
+    path.write_text(
+        f"""
+[form]
+definition = "{DEFAULT_FORM_PATH}"
+[mailbox]
+url = "{mailbox_url}"
+{tls_mailbox}
+[smtp]
+url = "{smtp_url}"
+{tls_smtp}
+[database]
+url = "{database_url}"
+[limits]
+parse_timeout_seconds = 30
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_intake(config: Path, *args: str) -> int:
+    """Run the CLI in this process (fast); for crash tests use `run_intake_process`."""
+    return intake_main(["--config", str(config), *args])
+
+
+def run_intake_process(config: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `intake` as a real separate process, as cron or systemd would."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "ingest.cli", "--config", str(config), *args],
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def export(config: Path, tmp: Path, *extra: str) -> list[dict]:
+    out = tmp / f"export{'-'.join(extra)}.jsonl"
+    assert run_intake(config, "export", "--output", str(out), *extra) == 0
+    return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line]
