@@ -53,7 +53,6 @@ class SmtpSection(_Section):
     url: str = "outbox:var/outbox"
     from_address: str = Field("childrentrusts.consultation@dcsf.gsi.gov.uk", alias="from")
     from_name: str = "Children's Trusts Consultation"
-    username: str = ""
     tls: Literal["", "none"] = ""
     ca_file: str = ""
     timeout_seconds: float = Field(30.0, gt=0)

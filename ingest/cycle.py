@@ -118,7 +118,6 @@ def open_mail_delivery(config: Config) -> Delivery:
     s = config.settings.smtp
     return open_delivery(
         config.smtp_url,
-        username=s.username or None,
         password=Config.secret("smtp"),
         tls=s.tls or None,
         ca_file=str(config.path(s.ca_file)) if s.ca_file else None,

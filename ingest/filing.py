@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from ingest.ack_compose import compose_acknowledgement
 from ingest.ack_policy import choose_address, policy_allows, suppression_reason, within_caps
+from ingest.delivery import wire_bytes
 from ingest.failpoints import failpoint
 from parsers.formdef import FormDefinition
 from parsers.mail import MailParseError, ParsedMail, parse_mail
@@ -262,7 +263,7 @@ def _decide_acknowledgement(
         status=AckStatus.PENDING,
         to_address=to_address,
         rfc_message_id=str(reply["Message-ID"]),
-        raw=bytes(reply),
+        raw=wire_bytes(reply),
         next_attempt_at=utcnow(),
     )
 

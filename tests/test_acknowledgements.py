@@ -1,0 +1,200 @@
+"""Acknowledgements end to end through a real SMTP server: who gets one, retries, outages, loops."""
+
+from __future__ import annotations
+
+import mailbox
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from builders.mail import build_message
+from intake_env import export, run_intake, write_config
+
+BODY_RESPONSE = """Here are my answers.
+
+Name - Pat Example
+Category - Parent or carer
+
+Question 1: Agree
+Comment: The leadership role is clear.
+
+Question 2: Disagree
+Comment: Schools should sit on the Board.
+
+Question 3: Not sure
+"""
+
+
+def response_mail(**kwargs) -> bytes:
+    kwargs.setdefault("sender", "Pat Example <pat@example.org>")
+    kwargs.setdefault("body", BODY_RESPONSE)
+    return build_message(**kwargs)
+
+
+class Instance:
+    """One intake service reading a Maildir and sending through the test SMTP server."""
+
+    def __init__(self, root: Path, smtp_url: str, extra: str = "") -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.maildir = mailbox.Maildir(root / "mail", create=True)
+        self.config = write_config(
+            root,
+            mailbox_url=f"maildir:{root / 'mail'}",
+            smtp_url=smtp_url,
+            database_url=f"sqlite:///{root / 'intake.db'}",
+            extra=extra,
+        )
+
+    def deliver(self, raw: bytes) -> None:
+        self.maildir.add(raw)
+
+    def run(self) -> None:
+        assert run_intake(self.config, "run") in (0, 1)
+
+    def messages(self) -> list[dict]:
+        return export(self.config, self.root, "--messages")
+
+
+@pytest.fixture
+def instance(tmp_path, smtp_server):
+    return Instance(tmp_path / "a", f"smtp://{smtp_server.host}:{smtp_server.port}")
+
+
+SUPPRESSED = {
+    "null sender": {"return_path": "<>"},
+    "auto-submitted": {"headers": {"Auto-Submitted": "auto-generated"}},
+    "precedence": {"headers": {"Precedence": "bulk"}},
+    "mailing list": {"headers": {"List-Id": "<parents.lists.example.org>"}},
+    "auto-response-suppress": {"headers": {"X-Auto-Response-Suppress": "OOF"}},
+    "system address": {"sender": "MAILER-DAEMON@mx.example.org"},
+    "request address": {"sender": "parents-request@lists.example.org"},
+    "owner address": {"sender": "owner-parents@lists.example.org"},
+    "noreply": {"sender": "Newsletter <no-reply@example.org>"},
+    "own address": {"sender": "Consultation <childrentrusts.consultation@dcsf.gsi.gov.uk>"},
+    "loop header": {"headers": {"X-Consultation-Intake": "CT08-000001"}},
+}
+
+
+@pytest.mark.parametrize("rule", sorted(SUPPRESSED))
+def test_suppression_rule_sends_nothing_and_records_why(rule, instance, smtp_server):
+    instance.deliver(response_mail(**SUPPRESSED[rule]))
+    instance.run()
+    assert smtp_server.received == []
+    [msg] = instance.messages()
+    assert msg["acknowledgement"]["status"] == "suppressed"
+    assert msg["acknowledgement"]["reason"]
+
+
+def test_delivery_report_junk_and_duplicate_get_none(instance, smtp_server):
+    report = build_message(
+        sender="MAILER-DAEMON@mx.example.org",
+        subject="Delivery Status Notification (Failure)",
+        body="Delivery to the following recipient failed permanently.\n",
+        return_path="<>",
+    )
+    junk = build_message(
+        sender="Prize Desk <winner@lottery.example.biz>",
+        subject="You have won!!!",
+        body="Congratulations, you have won the lottery. Send a wire transfer fee to claim. Click here to unsubscribe.",
+        headers={"X-Spam-Flag": "YES"},
+    )
+    first = response_mail()
+    again = response_mail(subject="Resent: my response")
+    for raw in (report, junk, first, again):
+        instance.deliver(raw)
+    instance.run()
+    assert len(smtp_server.received) == 1
+    by_disposition = {m["disposition"]: m for m in instance.messages()}
+    assert set(by_disposition) == {"bounce", "junk", "response", "duplicate"}
+    assert by_disposition["duplicate"]["acknowledgement"] == {"status": "suppressed", "reason": "duplicate"}
+    assert by_disposition["duplicate"]["references"] == by_disposition["response"]["references"]
+
+
+def test_reply_headers(instance, smtp_server):
+    original = response_mail(message_id="<orig-1@example.org>", headers={"References": "<earlier@example.org>"})
+    instance.deliver(original)
+    instance.run()
+    [received] = smtp_server.received
+    ack = message_from_bytes(received.raw, policy=policy.default)
+    assert ack["In-Reply-To"] == "<orig-1@example.org>"
+    assert ack["References"].split() == ["<earlier@example.org>", "<orig-1@example.org>"]
+    assert ack["Auto-Submitted"] == "auto-replied"
+    assert ack["X-Auto-Response-Suppress"] == "All"
+    assert ack["Precedence"] == "bulk"
+    assert ack["Message-ID"].endswith("@dcsf.gsi.gov.uk>")
+    assert ack["Subject"].startswith("Re: ")
+    assert ack["X-Consultation-Intake"]
+    assert received.mail_from == "childrentrusts.consultation@dcsf.gsi.gov.uk"
+    assert received.rcpt_tos == ("pat@example.org",)
+
+
+def test_a_name_with_crlf_cannot_inject_a_header(instance, smtp_server):
+    raw = response_mail(
+        sender="=?utf-8?q?Eve=0D=0ABcc=3A_victim=40example=2Ecom?= <eve@example.org>",
+        subject="=?utf-8?q?Hello=0D=0ABcc=3A_victim=40example=2Ecom?=",
+    )
+    instance.deliver(raw)
+    instance.run()
+    [received] = smtp_server.received
+    assert received.rcpt_tos == ("eve@example.org",)
+    assert not any(line.lower().startswith(b"bcc:") for line in received.raw.splitlines())
+    assert b"victim@example.com" not in received.raw.split(b"\r\n\r\n", 1)[0].replace(b"=40", b"@")
+
+
+def test_451_twice_then_accepted_gives_exactly_one(instance, smtp_server):
+    smtp_server.fail_next(451, "4.3.0 try again later", times=2)
+    instance.deliver(response_mail())
+    for _ in range(3):
+        instance.run()
+        assert run_intake(instance.config, "acks", "--retry") == 0
+    assert len(smtp_server.received) == 1
+    [msg] = instance.messages()
+    assert msg["acknowledgement"]["status"] == "sent"
+
+
+def test_550_fails_with_the_servers_words_and_no_retry_loop(instance, smtp_server):
+    smtp_server.fail_next(550, "5.1.1 no such mailbox here", times=None)
+    instance.deliver(response_mail())
+    instance.run()
+    attempts = smtp_server.attempts
+    instance.run()
+    assert run_intake(instance.config, "acks", "--retry") == 0
+    assert smtp_server.attempts == attempts
+    [msg] = instance.messages()
+    assert msg["acknowledgement"]["status"] == "failed"
+    assert "no such mailbox here" in msg["acknowledgement"]["reason"]
+
+
+def test_smtp_down_for_a_whole_cycle_then_each_sent_once(instance, smtp_server):
+    smtp_server.stop()
+    instance.deliver(response_mail(sender="one@example.org"))
+    instance.deliver(response_mail(sender="two@example.org", body=BODY_RESPONSE.replace("Agree", "Not sure", 1)))
+    instance.run()
+    messages = instance.messages()
+    assert [m["disposition"] for m in messages] == ["response", "response"]
+    assert [m["acknowledgement"]["status"] for m in messages] == ["pending", "pending"]
+    smtp_server.start()
+    assert run_intake(instance.config, "acks", "--retry") == 0
+    instance.run()
+    assert sorted(r.rcpt_tos[0] for r in smtp_server.received) == ["one@example.org", "two@example.org"]
+
+
+def test_two_instances_answering_each_other_settle(tmp_path):
+    """A's acknowledgement lands in B's mailbox and B's in A's: no ping-pong."""
+    a = Instance(tmp_path / "a", f"outbox:{tmp_path / 'a-out'}")
+    b_extra = '[smtp]\nfrom = "b.consultation@example.gov.uk"\n'
+    b = Instance(tmp_path / "b", f"outbox:{tmp_path / 'b-out'}")
+    b.config.write_text(b.config.read_text().replace("[smtp]\n", b_extra, 1))
+    a.deliver(response_mail(sender="b.consultation@example.gov.uk"))
+    b.deliver(response_mail(sender="childrentrusts.consultation@dcsf.gsi.gov.uk"))
+    for _ in range(4):
+        a.run()
+        b.run()
+        for src, dst in ((tmp_path / "a-out", b), (tmp_path / "b-out", a)):
+            for eml in sorted(src.glob("*.eml")) if src.exists() else []:
+                dst.deliver(eml.read_bytes())
+                eml.rename(eml.with_suffix(".delivered"))
+    sent_a = [m for m in a.messages() if m["acknowledgement"]["status"] == "sent"]
+    sent_b = [m for m in b.messages() if m["acknowledgement"]["status"] == "sent"]
+    assert len(sent_a) <= 1 and len(sent_b) <= 1
