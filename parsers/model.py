@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 SOURCE_KINDS = ("docx", "doc", "odt", "rtf", "pdf", "body", "other")
 
@@ -41,9 +40,14 @@ class Reading:
     acknowledge: bool = False
     acknowledge_email: str | None = None
     contact_again: str | None = None
-    answers: Mapping[str, Answer] = field(default_factory=lambda: MappingProxyType({}))
+    answers: Mapping[str, Answer] = field(default_factory=dict)
     text: str | None = None
     review_reasons: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A plain dict, whatever mapping was given: a Reading crosses the sandbox's process
+        # boundary by pickling, and read-only proxies cannot be pickled.
+        object.__setattr__(self, "answers", dict(self.answers))
 
     @property
     def status(self) -> str:

@@ -1,0 +1,132 @@
+"""The sandbox runs a parser in a child process and turns every way it can go wrong into an error."""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import resource
+import time
+from pathlib import Path
+
+import pytest
+import sandbox_targets as targets
+
+from parsers.sandbox import (
+    ParseLimitError,
+    SandboxCrashed,
+    SandboxMemoryExceeded,
+    SandboxTimeout,
+    memory_reason,
+    run_sandboxed,
+    timeout_reason,
+)
+
+
+@pytest.fixture(autouse=True)
+def no_child_left_behind():
+    yield
+    assert multiprocessing.active_children() == []
+
+
+def test_a_normal_call_returns_the_result():
+    assert run_sandboxed(targets.upper, b"agree") == b"AGREE"
+
+
+def test_a_partial_of_a_module_function_can_be_run():
+    assert run_sandboxed(functools.partial(targets.prefixed, b"Q1: "), b"agree") == b"Q1: agree"
+
+
+def test_the_child_runs_under_the_limits():
+    got = run_sandboxed(targets.limits, b"", timeout=10, memory_bytes=800_000_000)
+    assert got["RLIMIT_AS"] == (800_000_000, 800_000_000)
+    assert got["RLIMIT_CPU"][0] <= 15
+    assert got["RLIMIT_FSIZE"][0] <= 64 * 1024 * 1024
+    assert got["RLIMIT_NOFILE"][0] <= 256
+    assert got["RLIMIT_CORE"] == (0, 0)
+
+
+def test_the_parent_keeps_its_own_limits():
+    run_sandboxed(targets.upper, b"x", memory_bytes=500_000_000)
+    assert resource.getrlimit(resource.RLIMIT_AS)[0] != 500_000_000
+
+
+def test_a_parser_error_passes_through_with_its_class():
+    with pytest.raises(targets.ReaderRefused, match="the PDF is protected by a password"):
+        run_sandboxed(targets.refuse, b"the PDF is protected by a password")
+
+
+def test_a_builtin_error_passes_through_with_its_class():
+    with pytest.raises(KeyError, match="word/document.xml"):
+        run_sandboxed(targets.raise_key_error, b"word/document.xml")
+
+
+def test_a_passed_error_carries_the_child_traceback_as_a_note():
+    with pytest.raises(targets.ReaderRefused) as caught:
+        run_sandboxed(targets.refuse, b"no")
+    assert any("sandbox_targets.py" in note for note in caught.value.__notes__)
+
+
+def test_an_error_that_cannot_cross_becomes_a_crash_with_its_message():
+    with pytest.raises(SandboxCrashed, match="NeedsTwoArguments: form: unreadable") as caught:
+        run_sandboxed(targets.raise_unpicklable, b"unreadable")
+    assert isinstance(caught.value, ParseLimitError)
+
+
+def test_a_result_that_cannot_cross_becomes_a_crash():
+    with pytest.raises(SandboxCrashed, match="could not be sent back"):
+        run_sandboxed(targets.return_unpicklable, b"a\nb")
+
+
+def test_a_parser_that_hangs_is_killed_at_the_timeout():
+    with pytest.raises(SandboxTimeout) as caught:
+        run_sandboxed(targets.sleep_forever, b"", timeout=1)
+    assert caught.value.reason == "the attachment took longer than 1 s to read"
+
+
+def test_what_a_hung_parser_started_is_killed_too(tmp_path: Path):
+    pid_file = tmp_path / "grandchild.pid"
+    with pytest.raises(SandboxTimeout):
+        run_sandboxed(targets.start_grandchild_then_sleep, str(pid_file).encode(), timeout=2)
+    assert _gone(int(pid_file.read_text()))
+
+
+def test_a_parser_that_needs_too_much_memory_is_stopped():
+    with pytest.raises(SandboxMemoryExceeded) as caught:
+        run_sandboxed(targets.allocate_3_gb, b"", memory_bytes=500_000_000)
+    assert caught.value.reason == "reading the attachment needed more than 500 MB of memory"
+
+
+def test_a_parser_that_exits_is_a_crash():
+    with pytest.raises(SandboxCrashed, match="exit status 1"):
+        run_sandboxed(targets.exit_1, b"")
+
+
+def test_a_parser_that_segfaults_is_a_crash():
+    with pytest.raises(SandboxCrashed, match="SIGSEGV"):
+        run_sandboxed(targets.segfault, b"")
+
+
+def test_a_parser_that_calls_exit_is_a_crash():
+    with pytest.raises(SandboxCrashed, match="SystemExit"):
+        run_sandboxed(targets.give_up, b"")
+
+
+def test_reasons_read_as_staff_would_say_them():
+    assert timeout_reason(30.0) == "the attachment took longer than 30 s to read"
+    assert memory_reason(1_500_000_000) == "reading the attachment needed more than 1.5 GB of memory"
+    assert memory_reason(2_000_000_000) == "reading the attachment needed more than 2 GB of memory"
+
+
+def _gone(pid: int) -> bool:
+    """True once the process has died (a zombie waiting for init to reap it counts as dead)."""
+    for _ in range(50):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    return False
