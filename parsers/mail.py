@@ -13,13 +13,56 @@ import datetime as dt
 import email
 import email.utils
 from dataclasses import dataclass
-from email import policy
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
+from email.policy import EmailPolicy
 
 import mailparser
 
 MAX_NESTING = 3
+
+
+class TolerantPolicy(EmailPolicy):
+    """policy.default, except that a header it cannot parse comes back as plain, safe text.
+
+    Strangers write headers whose encoded words decode to CR/LF ("Eve\\r\\nBcc: ...");
+    the default policy raises on first access to such a header, which would make the message
+    unreadable. Here the decoded text comes back with every control character turned into a space,
+    so it can be shown and checked but can never start a header line anywhere.
+    """
+
+    def header_fetch_parse(self, name: str, value: str):  # type: ignore[override]
+        try:
+            return super().header_fetch_parse(name, value)
+        except (ValueError, TypeError, IndexError, AttributeError, HeaderParseError):
+            if name.lower() in ADDRESS_HEADERS:
+                return _safe_addresses(value)
+            return _flatten_controls(_decoded(value))
+
+
+ADDRESS_HEADERS = frozenset({"from", "to", "cc", "bcc", "reply-to", "sender", "return-path", "resent-from"})
+
+
+def _safe_addresses(value: str) -> str:
+    """Addresses as sent, split before decoding (so a decoded name cannot add an address), names quoted."""
+    pairs = email.utils.getaddresses([value])
+    return ", ".join(email.utils.formataddr((_flatten_controls(_decoded(n)), a)) for n, a in pairs if a)
+
+
+def _decoded(value: str) -> str:
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, TypeError, LookupError, HeaderParseError):
+        return value
+
+
+def _flatten_controls(text: str) -> str:
+    return " ".join("".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text).split())
+
+
+TOLERANT = TolerantPolicy()
 
 
 @dataclass(frozen=True)
@@ -53,7 +96,7 @@ def parse_mail(raw: bytes, *, depth: int = 0) -> ParsedMail:
     """Parse one RFC 5322 message; message/rfc822 attachments become `forwarded` messages."""
     try:
         parsed = mailparser.parse_from_bytes(raw)
-        headers = email.message_from_bytes(raw, policy=policy.default)
+        headers = email.message_from_bytes(raw, policy=TOLERANT)
     except Exception as err:  # mail-parser raises bare library errors on garbage
         raise MailParseError(f"the message could not be parsed: {err}") from err
     if not isinstance(headers, EmailMessage) or not headers.keys():
@@ -87,7 +130,7 @@ class HeaderFacts:
 
 def header_facts(raw: bytes) -> HeaderFacts:
     """The few headers a record needs, read without decoding the body (cheap on any size)."""
-    headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
+    headers = BytesHeaderParser(policy=TOLERANT).parsebytes(raw)
     return HeaderFacts(
         message_id=_clean_header(headers.get("Message-ID")),
         date=_header_date(headers),

@@ -97,10 +97,18 @@ def _responses(
 
 
 def _all_attachments(mail: ParsedMail) -> list[Attachment]:
-    """The message's attachments, then those of any forwarded message inside it."""
-    found = list(mail.attachments)
-    for fwd in mail.forwarded:
-        found.extend(_all_attachments(fwd))
+    """The message's attachments, then those of any forwarded message inside it, each once.
+
+    mail-parser lists the attachments of a forwarded message among the outer message's too, and a
+    respondent may attach the same file twice: the same bytes are one candidate response.
+    """
+    found: list[Attachment] = []
+    seen: set[str] = set()
+    for att in [*mail.attachments, *(a for fwd in mail.forwarded for a in _all_attachments(fwd))]:
+        digest = hashlib.sha256(att.data).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            found.append(att)
     return found
 
 

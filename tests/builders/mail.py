@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+from email import message_from_bytes
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, default
 
 CONSULTATION = "childrentrusts.consultation@dcsf.gsi.gov.uk"
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -40,6 +41,9 @@ def build_message(
     if html is not None:
         msg.add_alternative(html, subtype="html")
     for filename, ctype, data in attachments or []:
+        if ctype == "message/rfc822":  # a forwarded message travels as a MIME part, not as encoded bytes
+            msg.add_attachment(message_from_bytes(data, policy=default), filename=filename)
+            continue
         maintype, _, subtype = ctype.partition("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return msg.as_bytes(policy=SMTP)
