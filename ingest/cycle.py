@@ -31,6 +31,7 @@ from store.models import Cycle, utcnow
 log = logging.getLogger(__name__)
 
 preload_modules(["parsers.attachments"])
+CONVERTED = frozenset({"doc", "odt", "rtf"})
 
 
 @dataclass
@@ -69,7 +70,7 @@ def sandboxed_reader(config: Config) -> ReadOne:
         return run_sandboxed(
             functools.partial(read_attachment, job),
             data,
-            timeout=limits.parse_timeout_seconds + (limits.convert_timeout_seconds if job.kind != "docx" else 0),
+            timeout=limits.parse_timeout_seconds + (limits.convert_timeout_seconds if job.kind in CONVERTED else 0),
             memory_bytes=limits.parse_memory_mb * 1_000_000,
         )
 

@@ -22,7 +22,7 @@ from parsers.classify import classify_automatic, looks_like_junk
 from parsers.formdef import FormDefinition
 from parsers.formreader import read_form
 from parsers.mail import Attachment, ParsedMail
-from parsers.model import Reading
+from parsers.model import Reading, Respondent
 from parsers.sniff import sniff, source_kind_for
 
 log = logging.getLogger(__name__)
@@ -127,24 +127,29 @@ def _read_attachment(att: Attachment, form: FormDefinition, read_one: ReadOne, l
     if sniffed.kind == "image":
         if len(att.data) < IMAGE_MIN_BYTES:
             return None
-        return _review(kind, att.filename, "a picture or scan was attached: no text to read")
+        return _review(kind, att.filename, "a picture or scan was attached: no text to read", att.data)
     if sniffed.kind not in READABLE_KINDS or sniffed.kind == "text":
         return None
     if len(att.data) > limits.max_attachment_bytes:
         mb = limits.max_attachment_bytes / 1_000_000
-        return _review(kind, att.filename, f"attachment larger than {mb:g} MB: not read")
+        return _review(kind, att.filename, f"attachment larger than {mb:g} MB: not read", att.data)
     if sniffed.encrypted:
-        return _review(kind, att.filename, "password-protected document: ask the respondent for an unprotected copy")
+        reason = "password-protected document: ask the respondent for an unprotected copy"
+        return _review(kind, att.filename, reason, att.data)
     job = AttachmentJob(sniffed.kind, att.filename, form, limits.max_pdf_pages, limits.convert_timeout)
     try:
-        return read_one(job, att.data)
+        return replace(read_one(job, att.data), source_digest=_digest(att.data))
     except Exception as err:  # every reader failure becomes a reason on the response, never a lost message
         log.warning("could not read attachment %r: %s", att.filename, err)
-        return _review(kind, att.filename, _reason_for(err))
+        return _review(kind, att.filename, _reason_for(err), att.data)
 
 
-def _review(kind: str, filename: str | None, reason: str) -> Reading:
-    return Reading(source_kind=kind, filename=filename, review_reasons=(reason,))
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _review(kind: str, filename: str | None, reason: str, data: bytes) -> Reading:
+    return Reading(source_kind=kind, filename=filename, review_reasons=(reason,), source_digest=_digest(data))
 
 
 def _reason_for(err: Exception) -> str:
@@ -153,8 +158,14 @@ def _reason_for(err: Exception) -> str:
 
 
 def fingerprint(reading: Reading) -> str:
-    """A hash of what the respondent said, to tell a response sent again from a new one."""
-    content = asdict(replace(reading, review_reasons=()))
+    """A hash of what the respondent said, to tell a response sent again from a new one.
+
+    A response with nothing read from it (a password-protected or unreadable file) is known only by
+    its file's bytes: two different locked files are two responses, the same one sent twice is one.
+    """
+    if not _has_answers(reading) and reading.text is None and reading.respondent == Respondent():
+        return reading.source_digest or hashlib.sha256(repr(reading).encode()).hexdigest()
+    content = asdict(replace(reading, review_reasons=(), source_digest=None))
     content.pop("filename", None)
     blob = json.dumps(content, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()

@@ -43,6 +43,7 @@ class Reading:
     answers: Mapping[str, Answer] = field(default_factory=dict)
     text: str | None = None
     review_reasons: tuple[str, ...] = ()
+    source_digest: str | None = None  # SHA-256 of the attachment read, to tell unreadable files apart
 
     def __post_init__(self) -> None:
         # A plain dict, whatever mapping was given: a Reading crosses the sandbox's process

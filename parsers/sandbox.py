@@ -236,6 +236,10 @@ def _outcome(message: tuple[str, Any] | None, exitcode: int | None, timeout: flo
     raise SandboxCrashed(f"the attachment reader failed: {payload}")
 
 
+# How a C library under RLIMIT_AS usually dies when an allocation fails.
+_OOM_SIGNALS = frozenset({signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS})
+
+
 def _death_error(exitcode: int | None, timeout: float, memory: int) -> ParseLimitError:
     """Explain a child that sent nothing: killed at the deadline, over its CPU limit, or crashed."""
     if exitcode == -signal.SIGKILL:
@@ -244,7 +248,8 @@ def _death_error(exitcode: int | None, timeout: float, memory: int) -> ParseLimi
         return SandboxTimeout(timeout_reason(timeout))
     if exitcode is not None and exitcode < 0:
         name = signal.Signals(-exitcode).name
-        return SandboxCrashed(f"the attachment reader crashed ({name}) while reading the attachment")
+        hint = f", most likely out of its {memory / 1e6:.0f} MB memory limit" if -exitcode in _OOM_SIGNALS else ""
+        return SandboxCrashed(f"the attachment reader crashed ({name}) while reading the attachment{hint}")
     return SandboxCrashed(f"the attachment reader stopped unexpectedly (exit status {exitcode})")
 
 
