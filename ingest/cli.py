@@ -39,11 +39,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("export", help="write the responses (or --messages) as JSON lines")
     exp.add_argument("--messages", action="store_true", help="one line per e-mail message instead of per response")
-    exp.add_argument("--format", choices=["jsonl"], default="jsonl", help="output format (default: %(default)s)")
-    exp.add_argument("--output", metavar="PATH", help="write here instead of standard output")
+    exp.add_argument(
+        "--format", choices=["jsonl", "csv", "xlsx"], default="jsonl", help="output format (default: %(default)s)"
+    )
+    exp.add_argument("--output", metavar="PATH", help="write here instead of standard output (xlsx needs a PATH)")
     exp.add_argument("--exclude-confidential", action="store_true", help="leave out confidential responses")
 
-    sub.add_parser("report", help="print the ingestion report: the last cycle, totals, what needs a person")
+    rep = sub.add_parser("report", help="the ingestion report: last cycle, totals, what needs a person, results")
+    rep.add_argument("--html", metavar="PATH", help="write the full staff report as one self-contained HTML file")
+    rep.add_argument(
+        "--published", action="store_true", help="the published view: no confidential responses, no personal data"
+    )
+
+    rev = sub.add_parser("review", help="list what needs a person, or correct and clear one response")
+    rev.add_argument("reference", nargs="?", help="the response to correct (e.g. CT08-000123)")
+    rev.add_argument(
+        "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+        help="a correction, e.g. q3.choice=agree or respondent.category=school (repeatable)",
+    )  # fmt: skip
+    rev.add_argument("--done", action="store_true", help="mark the response reviewed: status filed, reasons cleared")
+    rev.add_argument("--who", default=None, help="who made the change, for the audit trail (default: login name)")
+
+    show = sub.add_parser("show", help="print one response with its provenance and audit trail")
+    show.add_argument("reference")
+
+    orig = sub.add_parser("original", help="write the stored original message and its attachments")
+    orig.add_argument("reference")
+    orig.add_argument("--out", required=True, metavar="DIR", help="folder to write into (created if missing)")
 
     db = sub.add_parser("db", help="database administration")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -120,8 +142,15 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_export(config: Config, args: argparse.Namespace) -> int:
-    from store.export import iter_messages, iter_responses, write_jsonl
+    from store.export import iter_messages, iter_responses
+    from store.tabular import write_xlsx
 
+    if args.format != "jsonl" and args.messages:
+        print("intake export: --messages is written as jsonl only", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.format == "xlsx" and not args.output:
+        print("intake export: --format xlsx needs --output PATH", file=sys.stderr)
+        return EXIT_CONFIG
     engine = _engine(config)
     with Session(engine) as session:
         records = (
@@ -129,20 +158,98 @@ def cmd_export(config: Config, args: argparse.Namespace) -> int:
             if args.messages
             else iter_responses(session, config.form, exclude_confidential=args.exclude_confidential)
         )
-        if args.output:
-            with open(args.output, "w", encoding="utf-8") as out:
-                n = write_jsonl(records, out)
-            log.info("wrote %d records to %s", n, args.output)
+        if args.format == "xlsx":
+            n = write_xlsx(records, config.form, args.output)
+        elif args.output:
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                n = _write_text(records, args.format, config, out)
         else:
-            write_jsonl(records, sys.stdout)
+            n = _write_text(records, args.format, config, sys.stdout)
+        if args.output:
+            log.info("wrote %d records to %s", n, args.output)
     return EXIT_OK
 
 
+def _write_text(records, fmt: str, config: Config, out) -> int:  # type: ignore[no-untyped-def]
+    from store.export import write_jsonl
+    from store.tabular import write_csv
+
+    return write_csv(records, config.form, out) if fmt == "csv" else write_jsonl(records, out)
+
+
 def cmd_report(config: Config, args: argparse.Namespace) -> int:
+    from store.report_html import render_report
     from store.summary import render_text, summarise
 
     with Session(_engine(config)) as session:
-        sys.stdout.write(render_text(summarise(session, config.form)))
+        if args.html:
+            html = render_report(
+                session,
+                config.form,
+                published=args.published,
+                interval_seconds=config.settings.schedule.interval_seconds,
+            )
+            Path(args.html).write_text(html, encoding="utf-8")
+            log.info("wrote the %sreport to %s", "published " if args.published else "", args.html)
+        else:
+            sys.stdout.write(render_text(summarise(session, config.form)))
+    return EXIT_OK
+
+
+def cmd_review(config: Config, args: argparse.Namespace) -> int:
+    import getpass
+
+    from store.review import ReviewError, apply_corrections, list_for_review
+
+    with Session(_engine(config)) as session:
+        if not args.reference:
+            rows = list_for_review(session)
+            for r in rows:
+                print(f"{r.reference}  {r.source_kind:5s} {r.filename or '(e-mail body)'}")
+                for reason in r.review_reasons:
+                    print(f"    - {reason}")
+            print(f"{len(rows)} response(s) need a person." if rows else "Nothing needs review.")
+            return EXIT_OK
+        if not (args.settings or args.done):
+            print("intake review: give --set KEY=VALUE corrections and/or --done", file=sys.stderr)
+            return EXIT_CONFIG
+        try:
+            resp = apply_corrections(
+                session, config.form, args.reference, args.settings, who=args.who or getpass.getuser(), done=args.done
+            )
+        except ReviewError as err:
+            print(f"intake review: {err}", file=sys.stderr)
+            return EXIT_CONFIG
+        print(f"{resp.reference}: {len(args.settings)} correction(s) saved; status {resp.status}")
+    return EXIT_OK
+
+
+def cmd_show(config: Config, args: argparse.Namespace) -> int:
+    from store.review import ReviewError, describe_response
+
+    with Session(_engine(config)) as session:
+        try:
+            sys.stdout.write(describe_response(session, config.form, args.reference))
+        except ReviewError as err:
+            print(f"intake show: {err}", file=sys.stderr)
+            return EXIT_CONFIG
+    return EXIT_OK
+
+
+def cmd_original(config: Config, args: argparse.Namespace) -> int:
+    from store.review import ReviewError, original_files
+
+    with Session(_engine(config)) as session:
+        try:
+            files = original_files(session, args.reference)
+        except ReviewError as err:
+            print(f"intake original: {err}", file=sys.stderr)
+            return EXIT_CONFIG
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in files:
+        (out / name).write_bytes(data)
+        print(out / name)
     return EXIT_OK
 
 
@@ -211,6 +318,9 @@ COMMANDS = {
     "db": cmd_db,
     "form": cmd_form,
     "acks": cmd_acks,
+    "review": cmd_review,
+    "show": cmd_show,
+    "original": cmd_original,
 }
 
 if __name__ == "__main__":

@@ -50,3 +50,43 @@ def test_bad_config_from_a_real_process(tmp_path):
 def test_missing_config_file(tmp_path, capsys):
     assert main(["--config", str(tmp_path / "nope.toml"), "run"]) == 2
     assert "no such config file" in capsys.readouterr().err
+
+
+def test_serve_runs_cycles_and_stops_cleanly_on_sigterm(tmp_path):
+    import mailbox
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from builders.mail import build_message
+    from intake_env import export, write_config
+
+    box = mailbox.Maildir(tmp_path / "mail", create=True)
+    box.add(build_message(body="Could you send me the form, please?\n"))
+    config = write_config(
+        tmp_path,
+        mailbox_url=f"maildir:{tmp_path / 'mail'}",
+        smtp_url=f"outbox:{tmp_path / 'outbox'}",
+        database_url=f"sqlite:///{tmp_path / 'intake.db'}",
+    )
+    config.write_text(config.read_text() + "[schedule]\ninterval_seconds = 5\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ingest.cli", "--config", str(config), "serve"],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any((tmp_path / "mail" / ".Processed" / "cur").glob("*")):
+            time.sleep(0.2)
+        box.add(build_message(body="A second question for the team.\n"))
+        time.sleep(6)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopping" in err
+    assert [m["disposition"] for m in export(config, tmp_path, "--messages")] == ["correspondence", "correspondence"]

@@ -1,0 +1,447 @@
+"""The staff report as one self-contained HTML page: intake, results in the DCSF layout, campaigns.
+
+Every figure is computed from the export records (`iter_messages`, `iter_responses`), so the page
+can never disagree with the JSONL export. The figures are pure functions of those records; charts
+are inline SVG whose geometry is computed here and drawn by the template, so no respondent text is
+ever marked safe, and the page needs no JavaScript. `published=True` gives the view fit to publish:
+confidential responses are left out of every figure and list, and names and e-mail addresses out of
+every list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from sqlmodel import Session, col, select
+
+from parsers.formdef import FormDefinition
+from store.campaigns import Campaign, find_campaigns, opening_words, response_words
+from store.export import iter_messages, iter_responses
+from store.models import Acknowledgement, AckStatus, Cycle, Message
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+DISPOSITIONS = ("response", "duplicate", "auto_reply", "bounce", "junk", "correspondence", "failed")
+ACK_STATUSES = ("sent", "pending", "failed", "suppressed")
+KIND_LABELS = {
+    "docx": "Word document (.docx)",
+    "doc": "Word 97-2003 document (.doc)",
+    "odt": "OpenDocument text (.odt)",
+    "rtf": "Rich text (.rtf)",
+    "pdf": "PDF",
+    "other": "Other attachment",
+}
+NOT_STATED = "Not stated"
+BAR_MAX_PX = 300
+Record = Mapping[str, Any]
+_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+# ---- intake ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IntakeCounts:
+    messages: int
+    dispositions: dict[str, int]
+    responses: int
+    filed: int
+    needs_review: int
+    late: int
+    acks: dict[str, int]
+
+
+def count_intake(messages: Iterable[Record], responses: Iterable[Record]) -> IntakeCounts:
+    """The intake totals of a set of message and response records."""
+    msgs, resps = list(messages), list(responses)
+    dispositions = Counter(m["disposition"] or "not yet filed" for m in msgs)
+    acks = Counter(m["acknowledgement"]["status"] or "none" for m in msgs)
+    return IntakeCounts(
+        messages=len(msgs),
+        dispositions={d: dispositions.get(d, 0) for d in (*DISPOSITIONS, "not yet filed")},
+        responses=len(resps),
+        filed=sum(r["status"] == "filed" for r in resps),
+        needs_review=sum(r["status"] == "needs_review" for r in resps),
+        late=sum(bool(r["late"]) for r in resps),
+        acks={a: acks.get(a, 0) for a in ACK_STATUSES},
+    )
+
+
+@dataclass(frozen=True)
+class Health:
+    healthy: bool
+    reasons: tuple[str, ...]
+
+
+def assess_health(cycle: Cycle | None, recent_ack_failures: int, now: dt.datetime, interval_seconds: float) -> Health:
+    """Healthy: the last cycle completed, finished within twice the interval, and no ack failed in a day."""
+    reasons: list[str] = []
+    if cycle is None:
+        reasons.append("no intake cycle has run yet")
+    else:
+        if cycle.status != "completed":
+            reasons.append(
+                f"the last cycle did not complete ({cycle.status}{': ' + cycle.error if cycle.error else ''})"
+            )
+        finished = _aware(cycle.finished_at)
+        if finished is None:
+            reasons.append("the last cycle has not finished")
+        elif (now - finished).total_seconds() > 2 * interval_seconds:
+            reasons.append(f"no cycle has finished since {finished:%Y-%m-%d %H:%M} UTC")
+    if recent_ack_failures:
+        reasons.append(f"{recent_ack_failures} acknowledgement(s) failed in the last 24 hours")
+    return Health(not reasons, tuple(reasons))
+
+
+def _aware(when: dt.datetime | None) -> dt.datetime | None:
+    if when is not None and when.tzinfo is None:
+        return when.replace(tzinfo=dt.UTC)
+    return when
+
+
+def redact(text: str | None) -> str:
+    """Text with e-mail addresses replaced, for lists in the published view."""
+    return _EMAIL.sub("[e-mail address]", text or "")
+
+
+# ---- results -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """One labelled count with its percentages and the bar length that draws it."""
+
+    id: str | None
+    label: str
+    count: int
+    pct: int  # of those answering (or of all, where there is no distinction)
+    pct_all: int = 0
+    bar: int = 0
+
+
+@dataclass(frozen=True)
+class QuestionFigures:
+    id: str
+    number: int
+    text: str
+    scale: bool
+    answered: int  # "There were N responses to this question": those with a choice
+    commented: int
+    choices: tuple[Row, ...]
+    by_category: tuple[tuple[str, tuple[int, ...], int], ...]  # (category label, count per choice, answered)
+
+
+def percent(part: int, whole: int) -> int:
+    """A whole-number percentage, halves rounded up as published tables do."""
+    return int(100 * part / whole + 0.5) if whole else 0
+
+
+def _rows(counts: Sequence[tuple[str | None, str, int]], answering: int, everyone: int) -> tuple[Row, ...]:
+    top = max((c for _, _, c in counts), default=0)
+    return tuple(
+        Row(i, label, c, percent(c, answering), percent(c, everyone), round(BAR_MAX_PX * c / top) if top else 0)
+        for i, label, c in counts
+    )
+
+
+def question_figures(responses: Sequence[Record], form: FormDefinition) -> list[QuestionFigures]:
+    """Per question: how many chose each answer, of those answering and of all respondents."""
+    cats = [(c.id, c.label) for c in form.categories] + [(None, NOT_STATED)]
+    out = []
+    for q in form.questions:
+        chosen = Counter(r["answers"][q.id]["choice"] for r in responses)
+        answered = sum(n for choice, n in chosen.items() if choice is not None)
+        rows = _rows([(c.id, c.label, chosen.get(c.id, 0)) for c in form.scale], answered, len(responses))
+        out.append(
+            QuestionFigures(
+                id=q.id,
+                number=q.number,
+                text=q.text,
+                scale=q.scale,
+                answered=answered,
+                commented=sum(bool(r["answers"][q.id]["comment"]) for r in responses),
+                choices=rows if q.scale else (),
+                by_category=_by_category(responses, q.id, cats, form) if q.scale else (),
+            )
+        )
+    return out
+
+
+def _by_category(
+    responses: Sequence[Record], qid: str, cats: list[tuple[str | None, str]], form: FormDefinition
+) -> tuple[tuple[str, tuple[int, ...], int], ...]:
+    pairs = Counter((r["respondent"]["category"], r["answers"][qid]["choice"]) for r in responses)
+    table = []
+    for cat_id, label in cats:
+        counts = tuple(pairs.get((cat_id, c.id), 0) for c in form.scale)
+        if sum(counts):
+            table.append((label, counts, sum(counts)))
+    return tuple(table)
+
+
+def category_rows(responses: Sequence[Record], form: FormDefinition) -> tuple[Row, ...]:
+    """Respondents by capacity: each category's count and share of all respondents."""
+    counts = Counter(r["respondent"]["category"] for r in responses)
+    labelled = [(c.id, c.label, counts.get(c.id, 0)) for c in form.categories]
+    if counts.get(None):
+        labelled.append((None, NOT_STATED, counts[None]))
+    return _rows(labelled, len(responses), len(responses))
+
+
+def channel_rows(responses: Sequence[Record]) -> tuple[Row, ...]:
+    """How responses arrived: as an attachment of each kind, or written in the e-mail body."""
+    counts = Counter(r["source"]["kind"] for r in responses)
+    labelled = [(k, f"E-mail attachment: {label}", counts.get(k, 0)) for k, label in KIND_LABELS.items()]
+    labelled.append(("body", "E-mail body", counts.get("body", 0)))
+    return _rows([row for row in labelled if row[2]], len(responses), len(responses))
+
+
+@dataclass(frozen=True)
+class Headline:
+    respondents: int
+    confidential: int
+    acknowledge_requested: int
+    acknowledge_sent: int
+    contact_yes: int
+    contact_no: int
+
+
+def headline(responses: Sequence[Record], ack_by_reference: Mapping[str, str | None]) -> Headline:
+    """The DCSF report's opening counts."""
+    requested = [r for r in responses if r["acknowledge"]]
+    return Headline(
+        respondents=len(responses),
+        confidential=sum(bool(r["confidential"]) for r in responses),
+        acknowledge_requested=len(requested),
+        acknowledge_sent=sum(ack_by_reference.get(r["reference"]) == AckStatus.SENT for r in requested),
+        contact_yes=sum(r["contact_again"] == "yes" for r in responses),
+        contact_no=sum(r["contact_again"] == "no" for r in responses),
+    )
+
+
+def ack_by_reference(messages: Iterable[Record]) -> dict[str, str | None]:
+    """Each filed response's acknowledgement status, from the message that brought it."""
+    out: dict[str, str | None] = {}
+    for m in messages:
+        if m["disposition"] == "response":
+            for ref in m["references"]:
+                out[ref] = m["acknowledgement"]["status"]
+    return out
+
+
+# ---- the daily chart ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    day: str
+    count: int
+
+
+@dataclass(frozen=True)
+class DailyChart:
+    width: int
+    height: int
+    bars: tuple[Bar, ...]
+    closing_x: float
+    closing: str
+    peak: int
+    first: str
+    last: str
+    undated: int = 0
+
+
+CHART_W, CHART_H, CHART_TOP, CHART_BOTTOM = 720, 200, 16, 24
+
+
+def daily_chart(responses: Sequence[Record], form: FormDefinition) -> DailyChart:
+    """Responses received per day, from the opening (or first response) to the closing (or last) date."""
+    days = Counter(_day(r["received_at"]) for r in responses)
+    undated = days.pop(None, 0)
+    first = min([form.opens, *days])
+    last = max([form.closes, *days])
+    step = CHART_W / ((last - first).days + 1)
+    peak = max(days.values(), default=0)
+    bars = tuple(_bar((day - first).days * step, step, count, peak, day) for day, count in sorted(days.items()))
+    closing_x = round(((form.closes - first).days + 1) * step, 1)
+    return DailyChart(
+        CHART_W, CHART_H, bars, closing_x, form.closes.isoformat(), peak, first.isoformat(), last.isoformat(), undated
+    )
+
+
+def _bar(x: float, step: float, count: int, peak: int, day: dt.date) -> Bar:
+    """One day's bar, scaled so the busiest day fills the plot's height."""
+    plot_h = CHART_H - CHART_TOP - CHART_BOTTOM
+    h = plot_h * count / peak if peak else 0
+    return Bar(
+        round(x, 1), round(CHART_TOP + plot_h - h, 1), round(max(step - 1, 1), 1), round(h, 1), day.isoformat(), count
+    )
+
+
+def _day(received_at: str | None) -> dt.date | None:
+    if not received_at:
+        return None
+    return dt.datetime.fromisoformat(received_at).astimezone(dt.UTC).date()
+
+
+# ---- gathering from the database ---------------------------------------------------------------
+
+
+@dataclass
+class ReportData:
+    """Everything the template shows, already filtered for the view asked for."""
+
+    form: FormDefinition
+    published: bool
+    now: dt.datetime
+    interval_seconds: float
+    last_cycle: Cycle | None
+    health: Health
+    all_time: IntakeCounts
+    last: IntakeCounts | None
+    review: list[Record]
+    failed: list[Record]
+    headline: Headline
+    channels: tuple[Row, ...]
+    categories: tuple[Row, ...]
+    questions: list[QuestionFigures]
+    daily: DailyChart
+    campaigns: list[Campaign]
+    notes: list[str] = field(default_factory=list)
+
+
+def gather(
+    session: Session,
+    form: FormDefinition,
+    *,
+    published: bool = False,
+    now: dt.datetime | None = None,
+    interval_seconds: float = 300,
+) -> ReportData:
+    """Read the export records once and compute every figure of the report from them."""
+    now = _aware(now) or dt.datetime.now(dt.UTC)
+    everything = list(iter_responses(session, form))
+    confidential = {r["reference"] for r in everything if r["confidential"]}
+    responses = [r for r in everything if not (published and r["confidential"])]
+    messages = _with_cycles(list(iter_messages(session)), _message_cycles(session))
+    if published:
+        messages = [(m, c) for m, c in messages if not _only_confidential(m, confidential)]
+    last_cycle = session.exec(select(Cycle).order_by(col(Cycle.id).desc())).first()
+    return ReportData(
+        form=form,
+        published=published,
+        now=now,
+        interval_seconds=interval_seconds,
+        last_cycle=last_cycle,
+        health=assess_health(last_cycle, _recent_ack_failures(session, now), now, interval_seconds),
+        all_time=count_intake([m for m, _ in messages], responses),
+        last=_last_cycle_counts(messages, responses, last_cycle),
+        review=[r for r in responses if r["status"] == "needs_review"],
+        failed=[m for m, _ in messages if m["disposition"] == "failed"],
+        headline=headline(responses, ack_by_reference(m for m, _ in messages)),
+        channels=channel_rows(responses),
+        categories=category_rows(responses, form),
+        questions=question_figures(responses, form),
+        daily=daily_chart(responses, form),
+        campaigns=find_campaigns(responses),
+    )
+
+
+def _only_confidential(message: Record, confidential: set[str]) -> bool:
+    refs = message["references"]
+    return bool(refs) and all(ref in confidential for ref in refs)
+
+
+def _message_cycles(session: Session) -> list[int | None]:
+    """The cycle that took in each message, in the order `iter_messages` yields them (by id)."""
+    return list(session.exec(select(Message.cycle_id).order_by(col(Message.id))).all())
+
+
+def _with_cycles(messages: list[Record], cycles: list[int | None]) -> list[tuple[Record, int | None]]:
+    """Pair each message record with its cycle. Both lists are in id order and messages are only ever
+    added, so a message stored between the two queries only lengthens `cycles` at the end."""
+    cycles = cycles[: len(messages)] + [None] * (len(messages) - len(cycles))
+    return list(zip(messages, cycles, strict=True))
+
+
+def _last_cycle_counts(
+    messages: list[tuple[Record, int | None]], responses: list[Record], cycle: Cycle | None
+) -> IntakeCounts | None:
+    if cycle is None:
+        return None
+    mine = [m for m, c in messages if c == cycle.id]
+    refs = {ref for m in mine if m["disposition"] == "response" for ref in m["references"]}
+    return count_intake(mine, [r for r in responses if r["reference"] in refs])
+
+
+def _recent_ack_failures(session: Session, now: dt.datetime) -> int:
+    """Acknowledgements that failed in the last day: counted by the cycles, or failed rows created then.
+
+    The acknowledgements table has no failure time, so a row created within the day stands for one.
+    """
+    since = now - dt.timedelta(days=1)
+    by_cycles = sum(
+        int((c.counts or {}).get("acks_failed") or 0)
+        for c in session.exec(select(Cycle)).all()
+        if (_aware(c.started_at) or since) >= since
+    )
+    by_rows = sum(
+        1
+        for a in session.exec(select(Acknowledgement).where(Acknowledgement.status == AckStatus.FAILED)).all()
+        if (_aware(a.created_at) or since) >= since
+    )
+    return max(by_cycles, by_rows)
+
+
+# ---- rendering ---------------------------------------------------------------------------------
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["label"] = lambda key: str(key).replace("_", " ")
+    env.filters["redact"] = redact
+    env.filters["when"] = _when
+    env.filters["opening"] = lambda record: opening_words(response_words(record), 12)
+    return env
+
+
+def _when(value: dt.datetime | str | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    value = _aware(value)
+    assert value is not None
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def render_report(
+    session: Session,
+    form: FormDefinition,
+    *,
+    published: bool = False,
+    now: dt.datetime | None = None,
+    interval_seconds: float = 300,
+) -> str:
+    """The report as one self-contained HTML page (inline CSS and SVG, no scripts)."""
+    data = gather(session, form, published=published, now=now, interval_seconds=interval_seconds)
+    return environment().get_template("report.html.j2").render(d=data, kind_labels=KIND_LABELS)

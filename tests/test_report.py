@@ -1,0 +1,445 @@
+"""The HTML staff report: figures agree with the export records, hostile text stays text, the
+published view hides confidential responses and personal data, and Chromium renders it cleanly.
+
+The populated database here (`populate`) is shared with tests/test_tabular.py and tests/test_review.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+import subprocess
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml import html as lxml_html
+from sqlmodel import Session
+
+from parsers.formdef import DEFAULT_FORM_PATH, FormDefinition, load_form
+from store.campaigns import find_campaigns
+from store.db import make_engine, upgrade
+from store.export import iter_messages, iter_responses
+from store.models import Acknowledgement, Cycle, Message, MessageState, Response
+from store.report_html import assess_health, daily_chart, percent, render_report
+
+NOW = dt.datetime(2008, 5, 20, 12, 0, tzinfo=dt.UTC)
+HOSTILE = "<script>alert(1)</script> and <img src=x onerror=alert(1)>"
+CONFIDENTIAL_MARK = "Zanzibar-marmalade-confidential-remark"
+CONFIDENTIAL_EMAIL = "hidden.person@secret.example.org"
+CAMPAIGN_TEXT = (
+    "We are parents in Exampleton and we believe that the guidance must give parents a statutory seat "
+    "on every Children's Trust Board. Without that, decisions about our children's services will "
+    "continue to be made without us, and prevention will remain an afterthought."
+)
+
+
+# ---- a database with one of everything -------------------------------------------------------
+
+
+def raw_message(sender: str, subject: str, attachment: tuple[str, bytes] | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, "childrentrusts.consultation@dcsf.gsi.gov.uk", subject
+    msg.set_content("Please find my response attached.\n")
+    if attachment:
+        name, data = attachment
+        msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+    return bytes(msg)
+
+
+class Rows:
+    """Writes messages, responses and acknowledgements the way the service files them."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.n = 0
+
+    def message(
+        self,
+        disposition: str,
+        *,
+        cycle: int,
+        day: dt.datetime,
+        sender: str = "someone@example.org",
+        subject: str = "Consultation response",
+        ack: tuple[str, str | None] | None = None,
+        problems: list[str] | None = None,
+        attachment: tuple[str, bytes] | None = None,
+        duplicate_of: int | None = None,
+    ) -> Message:
+        self.n += 1
+        raw = raw_message(sender, subject, attachment)
+        msg = Message(
+            source_key=f"maildir:cur/{self.n}",
+            message_id=f"<m{self.n}@example.org>",
+            content_hash=hashlib.sha256(raw).hexdigest(),
+            raw=raw,
+            size=len(raw),
+            received_at=day,
+            sender=sender,
+            subject=subject,
+            cycle_id=cycle,
+            state=MessageState.DONE,
+            disposition=disposition,
+            problems=problems or [],
+            duplicate_of=duplicate_of,
+        )
+        self.session.add(msg)
+        self.session.flush()
+        if ack:
+            self.session.add(
+                Acknowledgement(
+                    message_pk=msg.id,
+                    status=ack[0],
+                    reason=ack[1],
+                    to_address=sender,
+                    created_at=dt.datetime(2008, 5, 1, tzinfo=dt.UTC),
+                )
+            )
+        return msg
+
+    def response(self, msg: Message, *, seq: int = 0, **fields: Any) -> Response:
+        answers = fields.pop("answers", {})
+        fields.setdefault("source_kind", "docx")
+        fields.setdefault("filename", "Response form.docx" if fields["source_kind"] != "body" else None)
+        resp = Response(
+            reference=f"CT08-{msg.id:04d}{seq}",
+            message_pk=msg.id,
+            seq=seq,
+            answers={q: {"choice": c, "comment": t} for q, (c, t) in answers.items()},
+            fingerprint=f"{msg.id}-{seq}",
+            **fields,
+        )
+        self.session.add(resp)
+        self.session.flush()
+        return resp
+
+
+def populate(session: Session) -> None:
+    """Two cycles; every disposition; filed, needs-review, late, confidential and campaign responses."""
+    old = Cycle(
+        started_at=dt.datetime(2008, 4, 1, 9, tzinfo=dt.UTC),
+        finished_at=dt.datetime(2008, 4, 1, 9, 1, tzinfo=dt.UTC),
+        status="completed",
+        counts={"stored": 9},
+    )
+    last = Cycle(
+        started_at=NOW - dt.timedelta(minutes=3),
+        finished_at=NOW - dt.timedelta(minutes=2),
+        status="completed",
+        counts={"stored": 7},
+    )
+    session.add_all([old, last])
+    session.flush()
+    rows = Rows(session)
+    march = dt.datetime(2008, 3, 3, 10, tzinfo=dt.UTC)
+
+    m = rows.message("response", cycle=old.id, day=march, sender="jane.smith@example.org", ack=("sent", None))
+    first = rows.response(
+        m,
+        name="Jane Smith",
+        email="jane.smith@example.org",
+        organisation="Exampleton Borough Council",
+        category="local_authority",
+        acknowledge=True,
+        contact_again="yes",
+        answers={"q1": ("agree", "Clear.\nVery clear."), "q2": ("disagree", "=SUM(A1:A9)"), "q3": ("agree", "")},
+    )
+    m = rows.message(
+        "response",
+        cycle=old.id,
+        day=march + dt.timedelta(days=1),
+        sender="head@school.example.org",
+        subject=HOSTILE,
+        ack=("pending", None),
+        attachment=("../../etc/.passwd form.docx", b"PK\x03\x04 fake docx"),
+    )
+    rows.response(
+        m,
+        source_kind="body",
+        status="needs_review",
+        review_reasons=["Question 3: two boxes are marked", "Respondent category is not marked"],
+        name="Head Teacher",
+        email="head@school.example.org",
+        acknowledge=True,
+        contact_again="no",
+        answers={"q1": ("not_sure", HOSTILE), "q3": ("agree", "+44 1234"), "q8": (None, "@everyone -minus")},
+    )
+    m = rows.message(
+        "response", cycle=old.id, day=march + dt.timedelta(days=10), sender=CONFIDENTIAL_EMAIL, ack=("sent", None)
+    )
+    rows.response(
+        m,
+        source_kind="pdf",
+        filename="response.pdf",
+        name="Hidden Person",
+        email=CONFIDENTIAL_EMAIL,
+        category="health",
+        confidential=True,
+        confidential_reason="Board approval pending",
+        acknowledge=True,
+        contact_again="yes",
+        answers={"q1": ("disagree", CONFIDENTIAL_MARK), "q2": ("disagree", "")},
+    )
+    m = rows.message(
+        "response", cycle=last.id, day=dt.datetime(2008, 5, 18, 8, tzinfo=dt.UTC), ack=("suppressed", "not requested")
+    )
+    rows.response(m, seq=0, late=True, category="school", answers={"q1": ("agree", ""), "q2": ("agree", "")})
+    rows.response(
+        m, seq=1, late=True, source_kind="odt", filename="second.odt", category="other", category_other="Governor"
+    )
+    rows.message(
+        "duplicate", cycle=last.id, day=march + dt.timedelta(days=2), duplicate_of=1, ack=("suppressed", "duplicate")
+    )
+    rows.message("auto_reply", cycle=last.id, day=march, ack=("suppressed", "auto-submitted"))
+    rows.message("bounce", cycle=last.id, day=march, ack=("suppressed", "bounce"))
+    rows.message("junk", cycle=old.id, day=march)
+    rows.message("correspondence", cycle=old.id, day=march, ack=("failed", "refused: 550 no such user"))
+    rows.message("failed", cycle=last.id, day=march, problems=["attachment is encrypted", "no readable text"])
+    for i in range(3):
+        text = CAMPAIGN_TEXT if i != 1 else CAMPAIGN_TEXT.upper().replace(",", "")
+        m = rows.message("response", cycle=old.id, day=march + dt.timedelta(days=20 + i), sender=f"p{i}@example.net")
+        rows.response(m, source_kind="body", category="parent", answers={"q4": ("disagree", text)})
+    session.commit()
+    assert first.reference == "CT08-00010"
+
+
+def populated_session(tmp_path: Path) -> Iterator[Session]:
+    """A session on a fresh, migrated SQLite database filled by `populate` (shared by the other test files)."""
+    url = f"sqlite:///{tmp_path / 'intake.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as s:
+        populate(s)
+    with Session(engine) as s:
+        yield s
+    engine.dispose()
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[Session]:
+    yield from populated_session(tmp_path)
+
+
+@pytest.fixture
+def form() -> FormDefinition:
+    return load_form(DEFAULT_FORM_PATH)
+
+
+# ---- reading figures back out of the page ------------------------------------------------------
+
+
+def figures(page: str) -> dict[str, str]:
+    """Every element marked data-figure, by its key (qualified by the row id inside the row tables)."""
+    tree = lxml_html.fromstring(page)
+    out = {}
+    for el in tree.xpath("//*[@data-figure]"):
+        key = el.get("data-figure")
+        row = el.xpath("ancestor::tr[@data-id][1]")
+        table = el.xpath("ancestor::table[@id][1]")
+        if row and table:
+            key = f"{table[0].get('id')}.{row[0].get('data-id')}.{key}"
+        out[key] = el.text_content().strip()
+    return out
+
+
+def expected_question_figures(records: list[dict], form: FormDefinition) -> dict[str, str]:
+    out = {}
+    for q in form.questions:
+        choices = [r["answers"][q.id]["choice"] for r in records]
+        if q.scale:
+            out[f"{q.id}.answered"] = str(sum(c is not None for c in choices))
+            for c in form.scale:
+                out[f"{q.id}.{c.id}"] = str(choices.count(c.id))
+        out[f"{q.id}.commented"] = str(sum(bool(r["answers"][q.id]["comment"]) for r in records))
+    return out
+
+
+# ---- the tests ---------------------------------------------------------------------------------
+
+
+def test_intake_figures_match_the_message_export(session: Session, form: FormDefinition) -> None:
+    page = render_report(session, form, now=NOW)
+    shown = figures(page)
+    messages = list(iter_messages(session))
+    responses = list(iter_responses(session, form))
+    assert shown["all.messages"] == str(len(messages))
+    for d in ("duplicate", "auto_reply", "bounce", "junk", "correspondence", "failed"):
+        assert shown[f"all.{d}"] == str(sum(m["disposition"] == d for m in messages)), d
+    for a in ("sent", "pending", "failed", "suppressed"):
+        assert shown[f"all.ack_{a}"] == str(sum(m["acknowledgement"]["status"] == a for m in messages)), a
+    assert shown["all.responses"] == str(len(responses))
+    assert shown["all.filed"] == str(sum(r["status"] == "filed" for r in responses))
+    assert shown["all.needs_review"] == "1"
+    assert shown["all.late"] == "2"
+    assert (shown["last.messages"], shown["last.responses"], shown["last.late"]) == ("5", "2", "2")
+    assert (shown["last.duplicate"], shown["last.failed"], shown["last.junk"]) == ("1", "1", "0")
+
+
+def test_results_figures_match_the_response_export(session: Session, form: FormDefinition) -> None:
+    shown = figures(render_report(session, form, now=NOW))
+    records = list(iter_responses(session, form))
+    for key, value in expected_question_figures(records, form).items():
+        assert shown[key] == value, key
+    assert shown["respondents"] == str(len(records))
+    assert shown["confidential"] == "1"
+    assert (shown["ack_requested"], shown["ack_requested_sent"]) == ("3", "2")
+    assert (shown["contact_yes"], shown["contact_no"]) == ("2", "1")
+    assert shown["categories-table.parent.count"] == "3"
+    assert shown["categories-table.none.count"] == "1"
+    assert shown["channels-table.body.count"] == "4"
+    assert shown["campaign.size"] == "3"
+
+
+def test_percentages_follow_the_dcsf_layout(session: Session, form: FormDefinition) -> None:
+    tree = lxml_html.fromstring(render_report(session, form, now=NOW))
+    row = tree.xpath("//div[@data-question='q1']//tr[@data-choice='agree']")[0]
+    cells = [td.text_content() for td in row.xpath("td")]
+    # q1: 4 answering (agree 2, disagree 1, not sure 1) of 8 respondents
+    assert cells == ["Agree", "2", f"{percent(2, 4)}%", f"{percent(2, 8)}%"]
+    assert "There were 4 responses to this question" in tree.text_content()
+
+
+def test_hostile_text_is_shown_as_text(session: Session, form: FormDefinition) -> None:
+    page = render_report(session, form, now=NOW)
+    tree = lxml_html.fromstring(page)
+    assert not tree.xpath("//script") and not tree.xpath("//img") and not tree.xpath("//@onerror")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert HOSTILE in tree.text_content()
+
+
+def test_review_list_links_to_the_original(session: Session, form: FormDefinition) -> None:
+    tree = lxml_html.fromstring(render_report(session, form, now=NOW))
+    row = tree.xpath("//table[@id='review-table']//tr[@data-reference]")[0]
+    assert row.xpath(".//a/@href") == ["originals/CT08-00020/"]
+    assert "two boxes are marked" in row.text_content() and "head@school.example.org" in row.text_content()
+    assert "intake original REF --out DIR" in tree.text_content()
+    assert "attachment is encrypted" in tree.xpath("//table[@id='failed-table']")[0].text_content()
+
+
+def test_published_view_leaves_out_confidential_and_personal_data(session: Session, form: FormDefinition) -> None:
+    page = render_report(session, form, published=True, now=NOW)
+    assert CONFIDENTIAL_MARK not in page and CONFIDENTIAL_EMAIL not in page
+    assert "@example.org" not in page and "Jane Smith" not in page and "Hidden Person" not in page
+    shown = figures(page)
+    public = list(iter_responses(session, form, exclude_confidential=True))
+    for key, value in expected_question_figures(public, form).items():
+        assert shown[key] == value, key
+    assert shown["respondents"] == str(len(public)) == "7"
+    assert "confidential" not in shown
+    assert shown["all.responses"] == "7" and shown["all.messages"] == "12"
+
+
+def test_health_names_what_is_wrong(form: FormDefinition) -> None:
+    done = Cycle(id=3, started_at=NOW, finished_at=NOW - dt.timedelta(minutes=30), status="completed")
+    assert assess_health(done, 0, NOW, 300).reasons == ("no cycle has finished since 2008-05-20 11:30 UTC",)
+    broken = Cycle(id=4, started_at=NOW, finished_at=NOW, status="failed", error="mailbox unreachable")
+    health = assess_health(broken, 2, NOW, 300)
+    assert not health.healthy
+    assert health.reasons == (
+        "the last cycle did not complete (failed: mailbox unreachable)",
+        "2 acknowledgement(s) failed in the last 24 hours",
+    )
+    assert assess_health(None, 0, NOW, 300).reasons == ("no intake cycle has run yet",)
+
+
+def test_page_says_when_the_service_is_unhealthy(session: Session, form: FormDefinition) -> None:
+    healthy = lxml_html.fromstring(render_report(session, form, now=NOW))
+    assert healthy.get_element_by_id("health").text_content() == "Service healthy"
+    later = lxml_html.fromstring(render_report(session, form, now=NOW + dt.timedelta(hours=2)))
+    assert later.get_element_by_id("health").text_content() == "Service needs attention"
+    assert "no cycle has finished since" in later.get_element_by_id("health-reasons").text_content()
+
+
+def test_daily_chart_marks_the_closing_date(form: FormDefinition) -> None:
+    records = [{"received_at": "2008-05-16T23:00:00+00:00"}, {"received_at": "2008-05-17T08:00:00+00:00"}]
+    chart = daily_chart(records, form)
+    assert chart.first == form.opens.isoformat() and chart.last == "2008-05-17"
+    before, after = chart.bars
+    assert before.x + before.width <= chart.closing_x <= after.x
+
+
+def test_empty_database_renders(tmp_path: Path, form: FormDefinition) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as s:
+        page = render_report(s, form, now=NOW)
+    engine.dispose()
+    assert "No intake cycle has run yet" in page and "Service needs attention" in page
+
+
+def campaign_record(reference: str, comment: str) -> dict[str, Any]:
+    return {"reference": reference, "answers": {"q1": {"choice": "agree", "comment": comment}}, "text": None}
+
+
+def test_campaigns_group_identical_and_near_identical_texts() -> None:
+    edited = CAMPAIGN_TEXT.replace("afterthought", "after-thought") + " Yours, A. Parent"
+    other = "Our school welcomes the guidance but asks for clearer advice on pooled budgets. " * 4
+    records = [
+        campaign_record("R1", CAMPAIGN_TEXT),
+        campaign_record("R2", other),
+        campaign_record("R3", "  " + CAMPAIGN_TEXT.lower().replace(".", "!")),
+        campaign_record("R4", edited),
+        campaign_record("R5", "I agree."),
+        campaign_record("R6", "I agree."),
+    ]
+    (group,) = find_campaigns(records)
+    assert group.references == ("R1", "R3", "R4") and group.size == 3
+    assert group.opening.startswith("We are parents in Exampleton") and group.opening.endswith("…")
+
+
+def test_campaigns_need_most_words_in_common() -> None:
+    half = CAMPAIGN_TEXT[: len(CAMPAIGN_TEXT) // 2]
+    records = [campaign_record("R1", CAMPAIGN_TEXT), campaign_record("R2", half + " " + "different words " * 12)]
+    assert find_campaigns(records) == []
+
+
+# ---- in a real browser -------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+]
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-test-deps.sh")
+    profile = tmp_path / "profile"
+    profile.mkdir(exist_ok=True)
+    cmd = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_chromium_renders_the_report(tmp_path: Path, session: Session, form: FormDefinition) -> None:
+    page = render_report(session, form, now=NOW)
+    path = tmp_path / "report.html"
+    path.write_text(page, encoding="utf-8")
+    assert not lxml_html.fromstring(page).xpath("//script")
+
+    dom = chromium(tmp_path, "--dump-dom", path.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    shown = figures(dom.stdout)
+    assert shown["all.messages"] == "13" and shown["q1.answered"] == "4"
+    assert HOSTILE in lxml_html.fromstring(dom.stdout).text_content()
+    assert "Uncaught" not in dom.stderr
+
+    png = tmp_path / "report.png"
+    shot = chromium(tmp_path, f"--screenshot={png}", "--window-size=1200,3000", path.as_uri())
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Uncaught" not in shot.stderr
