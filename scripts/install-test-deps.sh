@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(dovecot-imapd libreoffice-writer-nogui chromium poppler-utils openssl)
+DEBIAN_PACKAGES=(dovecot-imapd libreoffice-writer-nogui chromium poppler-utils openssl fonts-dejavu-core python3-venv)
 
 log() { printf 'install-test-deps: %s\n' "$*" >&2; }
 
@@ -54,7 +54,9 @@ stop_system_dovecot() {
 }
 
 install_python_project() {
-    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[test]'
+    # shellcheck source=scripts/python-env.sh
+    source scripts/python-env.sh
+    ensure_python_env
 }
 
 start_postgresql() {

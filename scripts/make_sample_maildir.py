@@ -53,6 +53,7 @@ def main() -> int:
     parser.add_argument("path", type=Path, help="the Maildir to create (left alone if it already has mail)")
     parser.add_argument("--count", type=int, default=20, help="number of responses (default: %(default)s)")
     args = parser.parse_args()
+    args.path.parent.mkdir(parents=True, exist_ok=True)
     box = mailbox.Maildir(args.path, create=True)
     if len(box) or (args.path / ".Processed").exists():
         print(f"{args.path} already holds mail: left as it is")

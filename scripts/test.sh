@@ -5,9 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-test-deps.sh
+# shellcheck source=scripts/python-env.sh
+source scripts/python-env.sh
+ensure_python_env
 
 status=0
-python3 -m pytest -q "$@" || status=$?
+"$PYTHON" -m pytest -q "$@" || status=$?
 if [ "$status" -eq 5 ]; then
     echo "test.sh: pytest collected no tests; that is a failure" >&2
     exit 1
