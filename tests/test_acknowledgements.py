@@ -205,3 +205,43 @@ def test_two_instances_answering_each_other_settle(tmp_path):
     sent_a = [m for m in a.messages() if m["acknowledgement"]["status"] == "sent"]
     sent_b = [m for m in b.messages() if m["acknowledgement"]["status"] == "sent"]
     assert len(sent_a) <= 1 and len(sent_b) <= 1
+
+
+def test_two_forms_in_one_message_get_one_acknowledgement_listing_both(instance, smtp_server):
+    from builders.docx_forms import build_docx, sample_reading
+    from builders.mail import DOCX_TYPE
+
+    from parsers.formdef import DEFAULT_FORM_PATH, load_form
+
+    form = load_form(DEFAULT_FORM_PATH)
+    forms = [("first.docx", DOCX_TYPE, build_docx(form, sample_reading(form, s), "x_cell")) for s in (31, 32)]
+    instance.deliver(response_mail(body="Two responses from our team attached.\n", attachments=forms))
+    instance.run()
+    [msg] = instance.messages()
+    assert len(msg["references"]) == 2
+    [received] = smtp_server.received
+    text = message_from_bytes(received.raw, policy=policy.default).get_body(("plain",)).get_content()
+    assert all(ref in text for ref in msg["references"])
+
+
+def test_per_recipient_cap_stops_a_flood(instance, smtp_server):
+    for i in range(5):
+        instance.deliver(response_mail(body=BODY_RESPONSE.replace("Pat Example", f"Pat Example {i}")))
+    instance.run()
+    assert len(smtp_server.received) == 3  # per_recipient_daily = 3 by default
+    reasons = [m["acknowledgement"]["reason"] for m in instance.messages()]
+    assert reasons.count("recipient cap") == 2
+
+
+@pytest.mark.parametrize(("policy_name", "expected"), [("never", 0), ("requested", 1)])
+def test_policy_never_and_only_when_requested(policy_name, expected, tmp_path, smtp_server):
+    extra = f'[acknowledgements]\npolicy = "{policy_name}"\n'
+    inst = Instance(tmp_path / policy_name, f"smtp://{smtp_server.host}:{smtp_server.port}", extra=extra)
+    inst.deliver(
+        response_mail(sender="asked@example.org", body=BODY_RESPONSE + "\nPlease acknowledge this reply: Yes\n")
+    )
+    inst.deliver(response_mail(sender="silent@example.org", body=BODY_RESPONSE.replace("Agree", "Not sure", 1)))
+    inst.run()
+    assert len(smtp_server.received) == expected
+    if expected:
+        assert smtp_server.received[0].rcpt_tos == ("asked@example.org",)
