@@ -16,6 +16,29 @@ from dataclasses import dataclass, field
 CHECKED = "\u2612"  # ☒
 UNCHECKED = "\u2610"  # ☐
 
+# Box and tick glyphs respondents type or paste, in any format, and the mark each one means.
+GLYPH_MARKS: dict[str, str] = {
+    UNCHECKED: UNCHECKED,
+    "\u2612": CHECKED,  # ☒
+    "\u2611": CHECKED,  # ☑
+    "\u2713": CHECKED,  # ✓
+    "\u2714": CHECKED,  # ✔
+    "\u2717": CHECKED,  # ✗
+    "\u2718": CHECKED,  # ✘
+    "\u2705": CHECKED,  # ✅
+    "\u2327": CHECKED,  # ⌧
+    "\u22a0": CHECKED,  # ⊠
+    "\u25a3": CHECKED,  # ▣
+    "\U0001f5f8": CHECKED,  # 🗸
+    "\U0001f5f9": CHECKED,  # 🗹
+    "\U0001f5f7": CHECKED,  # 🗷
+    "\u25a1": UNCHECKED,  # □
+    "\u274f": UNCHECKED,  # ❏
+    "\u2750": UNCHECKED,  # ❐
+    "\u2751": UNCHECKED,  # ❑
+    "\u2752": UNCHECKED,  # ❒
+}
+
 
 @dataclass(frozen=True)
 class Paragraph:

@@ -38,7 +38,7 @@ from io import BytesIO
 
 from lxml import etree
 
-from parsers.document import CHECKED, UNCHECKED, Block, Document, Paragraph, Table
+from parsers.document import CHECKED, GLYPH_MARKS, UNCHECKED, Block, Document, Paragraph, Table
 from parsers.ooxml_guard import UnsafeDocumentError, check_zip, parse_xml, read_part
 
 log = logging.getLogger(__name__)
@@ -60,28 +60,7 @@ _OFFICE_DOCUMENT_REL = "/officeDocument"
 EN_SPACE = "\u2002"
 _TRUE_VALUES = frozenset({"1", "true", "on"})
 
-_GLYPH_MARKS = str.maketrans(
-    {
-        "\u2612": CHECKED,  # ☒
-        "\u2611": CHECKED,  # ☑
-        "\u2713": CHECKED,  # ✓
-        "\u2714": CHECKED,  # ✔
-        "\u2717": CHECKED,  # ✗
-        "\u2718": CHECKED,  # ✘
-        "\u2705": CHECKED,  # ✅
-        "\u2327": CHECKED,  # ⌧
-        "\u22a0": CHECKED,  # ⊠
-        "\u25a3": CHECKED,  # ▣
-        "\U0001f5f8": CHECKED,  # 🗸
-        "\U0001f5f9": CHECKED,  # 🗹
-        "\U0001f5f7": CHECKED,  # 🗷
-        "\u25a1": UNCHECKED,  # □
-        "\u274f": UNCHECKED,  # ❏
-        "\u2750": UNCHECKED,  # ❐
-        "\u2751": UNCHECKED,  # ❑
-        "\u2752": UNCHECKED,  # ❒
-    }
-)
+_GLYPH_MARKS = str.maketrans(GLYPH_MARKS)
 
 # Character codes (low byte of the F0xx private-use code Word writes) of ticks, crosses and boxes
 # in the symbol fonts people use to tick a box.

@@ -28,7 +28,7 @@ from pdfplumber.page import Page
 from pdfplumber.utils import chars_to_textmap
 from pdfplumber.utils.exceptions import PdfminerException
 
-from parsers.document import CHECKED, UNCHECKED, Block, Document, Paragraph, Table
+from parsers.document import CHECKED, GLYPH_MARKS, UNCHECKED, Block, Document, Paragraph, Table
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +41,7 @@ _MAX_FIELD_DEPTH = 32
 _MAX_FIELDS = 5000
 
 # Tick and box glyphs as printed, mapped to the Document's canonical marks. "X" is not here.
-_GLYPH_MARKS = {
-    "\u2610": UNCHECKED,  # ☐
-    "\u25a1": UNCHECKED,  # □
-    "\u2612": CHECKED,  # ☒
-    "\u2611": CHECKED,  # ☑
-    "\u2713": CHECKED,  # ✓
-    "\u2714": CHECKED,  # ✔
-    "\u2717": CHECKED,  # ✗
-    "\u2718": CHECKED,  # ✘
-}
+_GLYPH_MARKS = GLYPH_MARKS
 # Symbol fonts print ticks with ordinary letters; these say which letters are empty boxes.
 _SYMBOL_FONTS = ("zapfdingbats", "wingdings", "dingbats")
 _SYMBOL_EMPTY_BOXES = frozenset("oq\u00a8")
