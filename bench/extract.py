@@ -65,6 +65,7 @@ def expected_record(message_id: str, kind: str, filename: str | None, reading) -
     r = asdict(reading)
     respondent = r["respondent"]
     return {
+        "file": message_id.strip("<>"),
         "message_id": message_id,
         "disposition": "response",
         "acknowledgement": "sent",

@@ -27,9 +27,10 @@ import os
 import pickle
 import resource
 import signal
+import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
@@ -101,7 +102,8 @@ def run_sandboxed(
         daemon=True,
     )
     try:
-        child.start()
+        with _main_module_hidden():
+            child.start()
         sender.close()  # the child holds the only write end now, so its death reads as EOF
         message = _await_message(receiver, child, timeout)
     finally:
@@ -133,6 +135,33 @@ def _cpu_seconds(timeout: float) -> int:
 
 
 # --- parent side -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start a child without telling it which script is __main__.
+
+    multiprocessing makes every forkserver child re-run the main script's imports (for `intake`,
+    SQLAlchemy, pydantic and the rest: about a second per attachment), and the fork server's own
+    "__main__" preload does not take effect on Python 3.11. The sandbox only runs functions from
+    importable modules, never from __main__, so the child does not need it.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved_file = main.__dict__.pop("__file__", _MISSING)
+    saved_spec = main.__dict__.get("__spec__")
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__spec__ = saved_spec
+        if saved_file is not _MISSING:
+            main.__file__ = saved_file
+
+
+_MISSING = object()
 
 
 def _await_message(receiver: Connection, child: Any, timeout: float) -> tuple[str, Any] | None:

@@ -109,7 +109,7 @@ class _PrintedPainter:
             return
         if not self.values.get(slot.name):
             return
-        for line in self._lines(slot, width)[skip : skip + int(height // bf.LEADING)]:
+        for line in self._lines(slot, width)[skip : skip + round(height / bf.LEADING)]:
             canvas.drawString(x, baseline, line)
             baseline -= bf.LEADING
 
