@@ -142,7 +142,7 @@ def run_cycle(
         session.add(cycle)
         session.commit()
         result.cycle_id = cycle.id
-    source = _store_step(config, engine, result, progress)
+    source = _store_step(config, engine, result, progress, stop)
     try:
         if not stop.is_set():
             result.filed = file_stored(
@@ -162,7 +162,9 @@ def run_cycle(
     return result
 
 
-def _store_step(config: Config, engine: Engine, result: CycleResult, progress: Progress | None) -> MailSource | None:
+def _store_step(
+    config: Config, engine: Engine, result: CycleResult, progress: Progress | None, stop: threading.Event
+) -> MailSource | None:
     m = config.settings.mailbox
     try:
         source = open_mail_source(config)
@@ -178,6 +180,7 @@ def _store_step(config: Config, engine: Engine, result: CycleResult, progress: P
             batch_size=m.batch_size,
             max_message_bytes=int(config.settings.limits.max_message_mb * 1_000_000),
             progress=progress,
+            stop_requested=stop.is_set,
         )
     except IntakeError as err:
         log.error("mailbox failed during the poll: %s", err)

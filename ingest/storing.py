@@ -50,10 +50,13 @@ def store_new(
     batch_size: int,
     max_message_bytes: int,
     progress: Progress | None = None,
+    stop_requested: Callable[[], bool] = lambda: False,
 ) -> StoreCounts:
     """Commit every new message's bytes, moving each to the processed folder after its commit."""
     counts = StoreCounts()
     for fetched in source.fetch_new(lambda key: is_stored(engine, key), batch_size=batch_size):
+        if stop_requested():
+            break
         if _store_one(engine, fetched, cycle_id, max_message_bytes, counts):
             counts.stored += 1
         failpoint("stored")
