@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from parsers.body import body_document
+from parsers.body import body_document, body_text
 from parsers.convert import convert_to_docx
 from parsers.document import Document
 from parsers.docx_reader import read_docx
@@ -40,8 +40,16 @@ def document_for(job: AttachmentJob, data: bytes) -> Document:
     if job.kind == "pdf":
         return read_pdf(data, max_pages=job.max_pdf_pages)
     if job.kind == "text":
-        return body_document(data.decode("utf-8", "replace"))
+        return body_document(body_text(decode_text(data), None))
     raise ValueError(f"not a readable kind: {job.kind}")
+
+
+def decode_text(data: bytes) -> str:
+    """A plain-text attachment as text: UTF-8 if it is, else the Windows code page older mail used."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace")
 
 
 def read_attachment(job: AttachmentJob, data: bytes) -> object:

@@ -276,6 +276,7 @@ class _Field:
     kind: str = "other"  # checkbox | text | dropdown | other
     in_result: bool = False
     checked: bool = False
+    state_missing: bool = False  # a check box with neither w:checked nor w:default
     entries: list[str] = field(default_factory=list)
     selected: int = 0
     instr: list[str] = field(default_factory=list)
@@ -294,8 +295,9 @@ def _field_from_ffdata(ffdata: etree._Element | None) -> _Field:
     box = _child(ffdata, "checkBox")
     if box is not None:
         checked = _child(box, "checked")
-        value = _on(checked) if checked is not None else _on(_child(box, "default"))
-        return _Field(kind="checkbox", checked=value)
+        default = _child(box, "default")
+        value = _on(checked) if checked is not None else _on(default)
+        return _Field(kind="checkbox", checked=value, state_missing=checked is None and default is None)
     dd = _child(ffdata, "ddList")
     if dd is not None:
         entries = [_attr(e, "val") or "" for e in dd if _name(e) == "listEntry"]
@@ -488,7 +490,11 @@ class _Walker:
     def _fld_char(self, fc: etree._Element, out: list[str]) -> None:
         kind = _attr(fc, "fldCharType")
         if kind == "begin":
-            self.fields.append(_field_from_ffdata(_child(fc, "ffData")))
+            opened = _field_from_ffdata(_child(fc, "ffData"))
+            if opened.state_missing:
+                # Word always saves a box's state; LibreOffice's RTF round trip drops it.
+                self._problem("the document's check boxes lost their ticks (it was converted from another format)")
+            self.fields.append(opened)
         elif kind == "separate" and self.fields:
             self.fields[-1].in_result = True
         elif kind == "end" and self.fields:

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
-from parsers.attachments import READABLE_KINDS, AttachmentJob
+from parsers.attachments import READABLE_KINDS, AttachmentJob, decode_text
 from parsers.body import body_document, body_text, looks_like_response
 from parsers.classify import classify_automatic, looks_like_junk
 from parsers.formdef import FormDefinition
@@ -128,8 +128,10 @@ def _read_attachment(att: Attachment, form: FormDefinition, read_one: ReadOne, l
         if len(att.data) < IMAGE_MIN_BYTES:
             return None
         return _review(kind, att.filename, "a picture or scan was attached: no text to read", att.data)
-    if sniffed.kind not in READABLE_KINDS or sniffed.kind == "text":
+    if sniffed.kind not in READABLE_KINDS:
         return None
+    if sniffed.kind == "text" and not looks_like_response(decode_text(att.data), form):
+        return None  # a footer, a signature, an ATT00001.txt: not a response
     if len(att.data) > limits.max_attachment_bytes:
         mb = limits.max_attachment_bytes / 1_000_000
         return _review(kind, att.filename, f"attachment larger than {mb:g} MB: not read", att.data)

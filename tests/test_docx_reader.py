@@ -302,6 +302,15 @@ def test_legacy_checkbox_state(box: str, mark: str) -> None:
     assert _read_para(_checkbox_field(box)) == mark
 
 
+def test_a_checkbox_with_no_saved_state_is_reported_for_review() -> None:
+    """LibreOffice's RTF round trip writes boxes with neither w:checked nor w:default: ticks are lost."""
+    doc = read_docx(docx_from_body(f"<w:p>{_checkbox_field('')}</w:p>"))
+    assert any("lost their ticks" in p for p in doc.problems)
+    with_default = _checkbox_field('<w:default w:val="0"/>')
+    saved = read_docx(docx_from_body(f"<w:p>{with_default}</w:p>"))
+    assert saved.problems == ()
+
+
 def _text_field(result: str, ffdata: str = "<w:textInput/>", code: str = "FORMTEXT") -> str:
     return (
         f'<w:r><w:fldChar w:fldCharType="begin"><w:ffData><w:name w:val="T"/>{ffdata}</w:ffData>'
