@@ -83,7 +83,7 @@ def _responses(
         else:
             forms.append(reading)
     if forms or unreadable:
-        return tuple(forms + unreadable), tuple(problems)
+        return tuple(_distinct(forms) + unreadable), tuple(problems)
     if letters:
         return tuple(letters), tuple(problems)
     if looks_like_response(text, form):
@@ -94,6 +94,18 @@ def _responses(
         if looks_like_response(fwd_text, form):
             return (read_form(body_document(fwd_text), form, source_kind="body", filename=None),), tuple(problems)
     return (), tuple(problems)
+
+
+def _distinct(readings: list[Reading]) -> list[Reading]:
+    """One response sent in two formats (the Word form and the same as PDF) is one response."""
+    seen: set[str] = set()
+    out: list[Reading] = []
+    for reading in readings:
+        key = fingerprint(reading)
+        if key not in seen:
+            seen.add(key)
+            out.append(reading)
+    return out
 
 
 def _all_attachments(mail: ParsedMail) -> list[Attachment]:
@@ -169,5 +181,6 @@ def fingerprint(reading: Reading) -> str:
         return reading.source_digest or hashlib.sha256(repr(reading).encode()).hexdigest()
     content = asdict(replace(reading, review_reasons=(), source_digest=None))
     content.pop("filename", None)
+    content.pop("source_kind", None)  # the same words sent as Word and as PDF are one response
     blob = json.dumps(content, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()

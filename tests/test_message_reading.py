@@ -306,3 +306,18 @@ def test_a_plain_text_footer_attachment_is_not_a_response() -> None:
         attachments=[("ATT00001.txt", "text/plain", b"This e-mail has been scanned for viruses.\n")],
     )
     assert read(raw).disposition == "correspondence"
+
+
+def test_the_same_response_as_word_and_as_pdf_is_one_response() -> None:
+    from builders.pdf_forms import build_acroform_pdf
+
+    filled = sample_reading(FORM, 5)
+    result = read(
+        build_message(
+            attachments=[
+                ("Response.docx", DOCX_TYPE, build_docx(FORM, filled, "x_cell")),
+                ("Response.pdf", "application/pdf", build_acroform_pdf(FORM, filled)),
+            ]
+        )
+    )
+    assert [r.filename for r in result.readings] == ["Response.docx"]
