@@ -111,6 +111,14 @@ class LimitsSection(_Section):
 class ReportSection(_Section):
     email_to: list[str] = []
 
+    @field_validator("email_to")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        for address in v:
+            if "@" not in address or any(c in address for c in " \r\n<>,"):
+                raise ValueError(f"{address!r} is not a plain e-mail address")
+        return v
+
 
 class Settings(_Section):
     form: FormSection = FormSection()

@@ -155,6 +155,8 @@ def run_cycle(
             )
         if not stop.is_set():
             _send_step(config, engine, source, result)
+        if config.settings.report.email_to and (result.stored.stored or result.filed.processed):
+            _mail_report(config, engine)
     finally:
         if source is not None:
             source.close()
@@ -204,6 +206,24 @@ def _send_step(config: Config, engine: Engine, source: MailSource | None, result
         )
     except IntakeError as err:
         log.warning("acknowledgements not sent this cycle: %s", err)
+
+
+def _mail_report(config: Config, engine: Engine) -> None:
+    from ingest.report_mail import send_report
+
+    try:
+        delivery = open_mail_delivery(config)
+    except IntakeError as err:
+        log.warning("report not e-mailed: %s", err)
+        return
+    send_report(
+        engine,
+        delivery,
+        form=config.form,
+        from_address=config.settings.smtp.from_address,
+        to=list(config.settings.report.email_to),
+        interval_seconds=config.settings.schedule.interval_seconds,
+    )
 
 
 def _record_cycle(engine: Engine, result: CycleResult) -> None:

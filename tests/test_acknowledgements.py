@@ -245,3 +245,17 @@ def test_policy_never_and_only_when_requested(policy_name, expected, tmp_path, s
     assert len(smtp_server.received) == expected
     if expected:
         assert smtp_server.received[0].rcpt_tos == ("asked@example.org",)
+
+
+def test_the_report_is_mailed_to_staff_after_a_cycle_that_changed_something(tmp_path, smtp_server):
+    extra = '[report]\nemail_to = ["intake.team@dcsf.example.gov.uk"]\n'
+    inst = Instance(tmp_path / "r", f"smtp://{smtp_server.host}:{smtp_server.port}", extra=extra)
+    inst.deliver(response_mail())
+    inst.run()
+    to_staff = [r for r in smtp_server.received if r.rcpt_tos == ("intake.team@dcsf.example.gov.uk",)]
+    assert len(to_staff) == 1
+    report = message_from_bytes(to_staff[0].raw, policy=policy.default)
+    assert "Consultation intake report" in report.get_body(("plain",)).get_content()
+    assert any(part.get_filename() == "intake-report.html" for part in report.iter_attachments())
+    inst.run()  # nothing new: no second report
+    assert len([r for r in smtp_server.received if r.rcpt_tos == ("intake.team@dcsf.example.gov.uk",)]) == 1
