@@ -13,8 +13,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
 
 from ingest.failpoints import failpoint
 from ingest.sources import FetchedMessage, MailSource
@@ -110,9 +110,9 @@ def _header_facts(raw: bytes) -> dict:
 
 
 def _mark_moved(engine: Engine, key: str) -> None:
+    """Record that the server-side move happened (one UPDATE: the raw bytes are not reloaded)."""
     with Session(engine) as session:
-        msg = session.exec(select(Message).where(Message.source_key == key)).first()
-        if msg is not None and not msg.moved:
-            msg.moved = True
-            session.add(msg)
-            session.commit()
+        session.exec(
+            update(Message).where(col(Message.source_key) == key, col(Message.moved).is_(False)).values(moved=True)
+        )
+        session.commit()
