@@ -29,6 +29,7 @@ from store.models import Acknowledgement, AckStatus, Message, MessageState, Resp
 
 log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Europe/London")
+PROGRESS_EVERY = 50  # a progress line on long back-fills
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,11 @@ def file_stored(
         ids = session.exec(
             select(Message.id).where(Message.state == MessageState.STORED).order_by(col(Message.id))
         ).all()
-    for message_pk in ids:
+    if len(ids) > PROGRESS_EVERY:
+        log.info("filing %d stored messages", len(ids))
+    for done, message_pk in enumerate(ids, start=1):
         if stop_requested():
+            log.info("stop requested: %d of %d messages filed, the rest wait for the next start", done - 1, len(ids))
             break
         try:
             _file_one(engine, message_pk, form, read_one, limits, acks, counts)
@@ -80,6 +84,8 @@ def file_stored(
             _record_failure(engine, message_pk, f"internal error while filing: {type(err).__name__}: {err}")
             counts.failed += 1
         counts.processed += 1
+        if done % PROGRESS_EVERY == 0 and done < len(ids):
+            log.info("filed %d of %d messages", done, len(ids))
     return counts
 
 
