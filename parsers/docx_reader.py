@@ -183,6 +183,10 @@ def read_docx(data: bytes) -> Document:
         raise DocumentReadError("the Word document has no body")
     walker = _Walker()
     blocks = walker.body_blocks(body)
+    if walker.box_states[True] and not walker.box_states[False]:
+        # Word saves every box's state and LibreOffice saves the ticked ones; check boxes none of
+        # which has a state are what LibreOffice's RTF round trip leaves: the ticks are lost.
+        walker.problems.append("the document's check boxes lost their ticks (it was converted from another format)")
     return Document(blocks=tuple(blocks), problems=tuple(walker.problems))
 
 
@@ -351,6 +355,7 @@ class _Walker:
     def __init__(self) -> None:
         self.fields: list[_Field] = []
         self.problems: list[str] = []
+        self.box_states = {True: 0, False: 0}  # legacy check boxes without / with a saved state
 
     # blocks
 
@@ -491,9 +496,8 @@ class _Walker:
         kind = _attr(fc, "fldCharType")
         if kind == "begin":
             opened = _field_from_ffdata(_child(fc, "ffData"))
-            if opened.state_missing:
-                # Word always saves a box's state; LibreOffice's RTF round trip drops it.
-                self._problem("the document's check boxes lost their ticks (it was converted from another format)")
+            if opened.kind == "checkbox":
+                self.box_states[opened.state_missing] += 1
             self.fields.append(opened)
         elif kind == "separate" and self.fields:
             self.fields[-1].in_result = True
