@@ -179,6 +179,36 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
+_FORWARD_MARKERS = (
+    re.compile(r"^-{2,}\s*(original|forwarded) message\s*-{2,}", re.I),
+    re.compile(r"^begin forwarded message:?$", re.I),
+)
+
+
+def forwarded_text(msg_text: str | None, msg_html: str | None) -> str | None:
+    """The earlier message below a forward or reply marker, without its header lines, or None.
+
+    A response forwarded inline ("FW: response from our chair") has its answers below the marker
+    that `body_text` cuts at; this returns that part, itself stripped of quotes and disclaimers.
+    """
+    text = msg_text if msg_text and msg_text.strip() else html_to_text(msg_html or "")
+    lines = text.replace("\r\n", "\n").split("\n")
+    for i, line in enumerate(lines):
+        if any(p.match(line.strip()) for p in _FORWARD_MARKERS) or _is_outlook_header(lines, i):
+            rest = lines[i + 1 :] if not _OUTLOOK_HEADER.match(line.strip()) else lines[i:]
+            return body_text("\n".join(_skip_header_block(rest)), None)
+    return None
+
+
+def _skip_header_block(lines: list[str]) -> list[str]:
+    """Drop the forwarded message's "From:/Sent:/To:/Subject:" lines at the top."""
+    i = 0
+    while i < len(lines) and (not lines[i].strip() or _OUTLOOK_HEADER.match(lines[i].strip())
+                              or _HEADER_FOLLOWERS.match(lines[i].strip())):  # fmt: skip
+        i += 1
+    return lines[i:]
+
+
 def body_document(text: str) -> Document:
     """The body as a Document: one paragraph a line (blank lines kept, they end an address)."""
     return Document(blocks=tuple(Paragraph(line.strip()) for line in text.split("\n")))

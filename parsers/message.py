@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 from parsers.attachments import READABLE_KINDS, AttachmentJob, decode_text
-from parsers.body import body_document, body_text, looks_like_response
+from parsers.body import body_document, body_text, forwarded_text, looks_like_response
 from parsers.classify import classify_automatic, looks_like_junk
 from parsers.formdef import FormDefinition
 from parsers.formreader import read_form
@@ -89,8 +89,9 @@ def _responses(
     if looks_like_response(text, form):
         body = read_form(body_document(text), form, source_kind="body", filename=None)
         return (body,), tuple(problems)
-    for fwd in mail.forwarded:
-        fwd_text = body_text(fwd.text_plain, fwd.text_html)
+    earlier = [body_text(fwd.text_plain, fwd.text_html) for fwd in mail.forwarded]
+    earlier.append(forwarded_text(mail.text_plain, mail.text_html) or "")
+    for fwd_text in earlier:
         if looks_like_response(fwd_text, form):
             return (read_form(body_document(fwd_text), form, source_kind="body", filename=None),), tuple(problems)
     return (), tuple(problems)

@@ -321,3 +321,33 @@ def test_the_same_response_as_word_and_as_pdf_is_one_response() -> None:
         )
     )
     assert [r.filename for r in result.readings] == ["Response.docx"]
+
+
+def test_a_response_forwarded_inline_is_read_from_below_the_forward_marker() -> None:
+    answers = "\n".join(retyped_lines(FORM, sample_reading(FORM, 8)))
+    body = (
+        "Please see below the response from our chair, who asked me to send it on.\n\n"
+        "-----Original Message-----\n"
+        "From: Chair <chair@example.org>\n"
+        "Sent: 01 April 2008 09:00\n"
+        "To: Office <office@example.org>\n"
+        "Subject: consultation response\n\n" + answers + "\n"
+    )
+    result = read(build_message(sender="Office <office@example.org>", subject="FW: consultation response", body=body))
+    assert result.disposition == "response"
+    [reading] = result.readings
+    assert reading.source_kind == "body"
+    assert reading.respondent.name == sample_reading(FORM, 8).respondent.name
+
+
+def test_a_question_quoting_the_consultation_mailshot_is_correspondence() -> None:
+    mailshot = "\n".join(f"Question {q.number}: {q.text}" for q in FORM.questions)
+    body = (
+        "Could you send me the response form in Word, please?\n\n"
+        "-----Original Message-----\nFrom: Children's Trusts Consultation <"
+        + CONSULTATION
+        + ">\nSent: 01 April 2008\nTo: Ann\nSubject: Consultation\n\n"
+        + mailshot
+        + "\n"
+    )
+    assert read(build_message(body=body)).disposition == "correspondence"
