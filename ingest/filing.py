@@ -168,13 +168,32 @@ def _file_responses(
 
 
 def _earlier_references(session: Session, msg: Message, prints: list[str]) -> tuple[int, list[str]] | None:
-    """(message id, references) when every response here was filed before from another message."""
-    rows = session.exec(select(Response).where(col(Response.fingerprint).in_(prints))).all()
-    by_print = {r.fingerprint: r for r in rows if r.message_pk != msg.id}
+    """(message id, references) when every response here was filed before from another message.
+
+    The same words are the same response when they name their author (a name or an e-mail in the
+    form) or come from the same sender; identical campaign texts from different people are not.
+    """
+    rows = session.exec(
+        select(Response, Message)
+        .join(Message, col(Message.id) == Response.message_pk)
+        .where(col(Response.fingerprint).in_(prints), Response.message_pk != msg.id)
+        .order_by(col(Response.id))
+    ).all()
+    by_print: dict[str, Response] = {}
+    for resp, earlier in rows:
+        if resp.fingerprint not in by_print and (_names_author(resp) or _same_sender(msg, earlier)):
+            by_print[resp.fingerprint] = resp
     if not prints or any(p not in by_print for p in prints):
         return None
-    refs = [by_print[p].reference or "" for p in prints]
-    return by_print[prints[0]].message_pk, refs
+    return by_print[prints[0]].message_pk, [by_print[p].reference or "" for p in prints]
+
+
+def _names_author(resp: Response) -> bool:
+    return bool(resp.name or resp.email)
+
+
+def _same_sender(msg: Message, earlier: Message) -> bool:
+    return bool(msg.sender) and (msg.sender or "").lower() == (earlier.sender or "").lower()
 
 
 def _is_late(received_at: dt.datetime | None, form: FormDefinition) -> bool:

@@ -259,3 +259,13 @@ def test_the_report_is_mailed_to_staff_after_a_cycle_that_changed_something(tmp_
     assert any(part.get_filename() == "intake-report.html" for part in report.iter_attachments())
     inst.run()  # nothing new: no second report
     assert len([r for r in smtp_server.received if r.rcpt_tos == ("intake.team@dcsf.example.gov.uk",)]) == 1
+
+
+def test_identical_campaign_texts_from_different_people_are_separate_responses(instance, smtp_server):
+    campaign = "Question 1: Disagree\nComment: Keep our children's centre open.\n\nQuestion 2: Disagree\n"
+    instance.deliver(response_mail(sender="one@example.org", body=campaign))
+    instance.deliver(response_mail(sender="two@example.org", body=campaign))
+    instance.deliver(response_mail(sender="one@example.org", body=campaign, subject="again"))
+    instance.run()
+    assert [m["disposition"] for m in instance.messages()] == ["response", "response", "duplicate"]
+    assert len(smtp_server.received) == 2
