@@ -952,12 +952,15 @@ def build_reading(
 def letter_reading(doc: Document, form: FormDefinition, *, source_kind: str, filename: str | None) -> Reading:
     """A document without the form's structure: keep all its text for a person to read."""
     answers = {q.id: Answer() for q in form.questions}
+    text = nz.clean_comment(doc.plain_text()) or None
+    # A document with no text at all (a scan) is not a letter: its reader already said why.
+    reasons = (*doc.problems, LETTER_REASON) if text or not doc.problems else doc.problems
     return Reading(
         source_kind=source_kind,
         filename=filename,
         answers=answers,
-        text=nz.clean_comment(doc.plain_text()) or None,
-        review_reasons=(*doc.problems, LETTER_REASON),
+        text=text,
+        review_reasons=reasons,
     )
 
 

@@ -351,3 +351,12 @@ def test_a_question_quoting_the_consultation_mailshot_is_correspondence() -> Non
         + "\n"
     )
     assert read(build_message(body=body)).disposition == "correspondence"
+
+
+def test_a_scanned_form_is_a_response_for_review_saying_why() -> None:
+    from builders.pdf_forms import build_scanned_pdf
+
+    result = read(build_message(attachments=[("scan.pdf", "application/pdf", build_scanned_pdf())]))
+    assert result.disposition == "response"
+    [reading] = result.readings
+    assert reading.review_reasons == ("scanned document, no text",)
