@@ -29,6 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="intake",
         description="Take in e-mailed consultation responses: read the mailbox, file each response, "
         "acknowledge it, and report to staff.",
+        epilog="examples:\n"
+        "  intake run                                  one cycle now\n"
+        "  intake report --html report.html            the staff report\n"
+        "  intake review CT08-000123 --set q3.choice=agree --done\n"
+        "  intake export --format xlsx --output responses.xlsx --exclude-confidential\n"
+        "\nexit status: 0 done, 1 could not complete (mailbox, database or disk), 2 configuration error",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", default="config.toml", metavar="FILE", help="config file (default: %(default)s)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step, not just the outcome")
@@ -37,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run one intake cycle, then exit")
     sub.add_parser("serve", help="run cycles on the configured schedule until SIGTERM or Ctrl-C")
 
-    exp = sub.add_parser("export", help="write the responses (or --messages) as JSON lines")
+    exp = sub.add_parser("export", help="write the responses (or --messages) for analysis: JSON lines, CSV or XLSX")
     exp.add_argument("--messages", action="store_true", help="one line per e-mail message instead of per response")
     exp.add_argument(
         "--format", choices=["jsonl", "csv", "xlsx"], default="jsonl", help="output format (default: %(default)s)"
