@@ -175,7 +175,7 @@ class OutboxDelivery:
             _write_atomically(target, wire_bytes(msg))
         except OSError as err:
             raise TransientError(f"cannot write {target}: {err}") from err
-        log.info("wrote %s for %s", target, ", ".join(to))
+        log.debug("wrote %s for %s", target, ", ".join(to))
 
 
 def outbox_filename(message_id: object) -> str:
