@@ -541,9 +541,21 @@ class Walker:
             self.draft.by_text.add(qid)
         self.draft.landmarks.add("questions")
         self.section = qid
+        self._check_wording(header)
         if header.rest.strip():
             self._question_line(qid, Row((header.rest,), False), first=True)
         return True
+
+    def _check_wording(self, header: Header) -> None:
+        """A number beside another question's wording: which of the two the answer is for is unclear."""
+        if header.by_text or not header.rest.strip():
+            return
+        other = _question_by_text(header.rest, self.form)
+        if other is not None and other.id != header.question.id:
+            self.draft.reasons.append(
+                f"Question {header.question.number} is headed with the wording of question {other.number}: "
+                "check which question the answer is for."
+            )
 
     def _repeated_header(self, header: Header) -> bool:
         """A question heading seen before: two forms in one file, or a number inside a comment."""

@@ -360,3 +360,14 @@ def test_a_scanned_form_is_a_response_for_review_saying_why() -> None:
     assert result.disposition == "response"
     [reading] = result.readings
     assert reading.review_reasons == ("scanned document, no text",)
+
+
+def test_a_question_number_beside_another_questions_wording_goes_to_review() -> None:
+    q3, q4 = FORM.question("q3"), FORM.question("q4")
+    body = (
+        "Name: Pat Example\nCategory: Parent or carer\n\n"
+        f"Question 1: Agree\n\nQuestion {q3.number}: {q4.text} Agree\n\nQuestion 5: Disagree\n"
+    )
+    [reading] = read(build_message(body=body)).readings
+    assert reading.status == "needs_review"
+    assert any("wording of question 4" in r for r in reading.review_reasons)
