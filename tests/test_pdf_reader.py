@@ -22,7 +22,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from parsers.blankform_pdf import write_blank_pdf
 from parsers.document import CHECKED, UNCHECKED, Paragraph, Table
-from parsers.formdef import DEFAULT_FORM_PATH, FormDefinition, load_form
+from parsers.formdef import FormDefinition
 from parsers.model import Answer, Reading, Respondent
 from parsers.pdf_reader import PasswordProtectedError, PdfReadError, read_pdf
 
@@ -40,11 +40,6 @@ Q3_COMMENT = (
     "teachers alone, should be involved, and how extended services are expected to link to the "
     "Trust's priorities."
 )
-
-
-@pytest.fixture(scope="module")
-def form() -> FormDefinition:
-    return load_form(DEFAULT_FORM_PATH)
 
 
 @pytest.fixture(scope="module")

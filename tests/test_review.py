@@ -4,15 +4,14 @@ checked against the form definition; the stored original comes back out safely."
 from __future__ import annotations
 
 import email
-from collections.abc import Iterator
 from email import policy
-from pathlib import Path
 
 import pytest
+from builders.store_rows import HOSTILE, NOW
 from sqlmodel import Session, select
-from test_report import HOSTILE, NOW, figures, populated_session
+from test_report import figures
 
-from parsers.formdef import DEFAULT_FORM_PATH, FormDefinition, load_form
+from parsers.formdef import FormDefinition
 from store.export import iter_responses
 from store.models import AuditEntry
 from store.report_html import render_report
@@ -27,16 +26,6 @@ from store.review import (
 )
 
 QUEUED = "CT08-00020"  # the needs-review response of the populated database
-
-
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    yield from populated_session(tmp_path)
-
-
-@pytest.fixture
-def form() -> FormDefinition:
-    return load_form(DEFAULT_FORM_PATH)
 
 
 def record(session: Session, form: FormDefinition, reference: str) -> dict:

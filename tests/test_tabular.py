@@ -5,28 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+from builders.store_rows import CONFIDENTIAL_MARK
 from openpyxl import load_workbook
 from sqlmodel import Session
-from test_report import CONFIDENTIAL_MARK, populated_session
 
-from parsers.formdef import DEFAULT_FORM_PATH, FormDefinition, load_form
+from parsers.formdef import FormDefinition
 from store.export import iter_responses
 from store.tabular import FORMULA_STARTS, XLSX_MAX_CELL, columns, write_csv, write_xlsx, xlsx_cell
-
-
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    yield from populated_session(tmp_path)
-
-
-@pytest.fixture
-def form() -> FormDefinition:
-    return load_form(DEFAULT_FORM_PATH)
 
 
 def undefuse(value: Any) -> Any:
