@@ -210,8 +210,19 @@ def _skip_header_block(lines: list[str]) -> list[str]:
 
 
 def body_document(text: str) -> Document:
-    """The body as a Document: one paragraph a line (blank lines kept, they end an address)."""
-    return Document(blocks=tuple(Paragraph(line.strip()) for line in text.split("\n")))
+    """The body as a Document: one paragraph a line (blank lines kept, they end an address).
+
+    A line of tab-separated cells (an HTML table, a table pasted from Word) reads as "label: value",
+    the shape the line grammar knows: "Name<TAB>Jo Bloggs" is "Name: Jo Bloggs".
+    """
+    return Document(blocks=tuple(Paragraph(_cells_as_line(line)) for line in text.split("\n")))
+
+
+def _cells_as_line(line: str) -> str:
+    cells = [c.strip() for c in line.split("\t") if c.strip()]
+    if len(cells) == 2 and not cells[0].endswith((":", "-")):
+        return f"{cells[0]}: {cells[1]}"
+    return " ".join(cells)
 
 
 def looks_like_response(text: str, form: FormDefinition) -> bool:

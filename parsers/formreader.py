@@ -359,10 +359,17 @@ def _answer_starts(rest: str, form: FormDefinition) -> bool:
 
 
 def find_header(row: Row, form: FormDefinition) -> Header | None:
-    """A question's heading: "Question 3: Agree", "Q3", "3  Does the guidance ...?", or its wording alone."""
-    if len(row.filled) != 1:
+    """A question's heading: "Question 3: Agree", "Q3", "3  Does the guidance ...?", or its wording alone.
+
+    A row of cells whose first cell is only "Question 3" (a respondent's own table) heads that
+    question too, the other cells being its answer: left alone, they would join the comment above.
+    """
+    if len(row.filled) > 1 and _EXPLICIT_Q.match(row.filled[0]) and not _EXPLICIT_Q.match(row.filled[0]).group(3):
+        text = row.filled[0].strip() + ": " + " ".join(c.strip() for c in row.filled[1:])
+    elif len(row.filled) != 1:
         return None
-    text = row.filled[0].strip()
+    else:
+        text = row.filled[0].strip()
     explicit = _EXPLICIT_Q.match(text)
     if explicit:
         return _explicit_header(explicit, form)

@@ -371,3 +371,17 @@ def test_a_question_number_beside_another_questions_wording_goes_to_review() -> 
     [reading] = read(build_message(body=body)).readings
     assert reading.status == "needs_review"
     assert any("wording of question 4" in r for r in reading.review_reasons)
+
+
+def test_answers_in_an_html_table_are_read_and_never_join_the_comment_above() -> None:
+    html = (
+        "<html><body><p>My response:</p>"
+        "<table><tr><td>Name</td><td>Jo Bloggs</td></tr><tr><td>Category</td><td>Parent or carer</td></tr></table>"
+        "<p>Question 1: Agree<br>Comment: Clear enough.</p><p>Question 2: Disagree</p>"
+        "<table><tr><td>Question 3</td><td>Not sure</td></tr><tr><td>Question 4</td><td>Agree</td></tr></table>"
+        "</body></html>"
+    )
+    [reading] = read(build_message(body="", html=html)).readings
+    assert (reading.respondent.name, reading.respondent.category) == ("Jo Bloggs", "parent")
+    assert [reading.answers[q].choice for q in ("q1", "q2", "q3", "q4")] == ["agree", "disagree", "not_sure", "agree"]
+    assert reading.answers["q1"].comment == "Clear enough."
