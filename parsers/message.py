@@ -98,14 +98,19 @@ def _responses(
 
 
 def _distinct(readings: list[Reading]) -> list[Reading]:
-    """One response sent in two formats (the Word form and the same as PDF) is one response."""
-    seen: set[str] = set()
+    """One response sent in two formats (the Word form and the same as PDF) is one response.
+
+    Two files of the same format with the same words stay two responses: two pupils' identical,
+    unsigned forms are two voices, and merging them would lose one.
+    """
+    kinds_seen: dict[str, set[str]] = {}
     out: list[Reading] = []
     for reading in readings:
-        key = fingerprint(reading)
-        if key not in seen:
-            seen.add(key)
-            out.append(reading)
+        kinds = kinds_seen.setdefault(fingerprint(reading), set())
+        if kinds and reading.source_kind not in kinds:
+            continue
+        kinds.add(reading.source_kind)
+        out.append(reading)
     return out
 
 

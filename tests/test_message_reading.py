@@ -385,3 +385,15 @@ def test_answers_in_an_html_table_are_read_and_never_join_the_comment_above() ->
     assert (reading.respondent.name, reading.respondent.category) == ("Jo Bloggs", "parent")
     assert [reading.answers[q].choice for q in ("q1", "q2", "q3", "q4")] == ["agree", "disagree", "not_sure", "agree"]
     assert reading.answers["q1"].comment == "Clear enough."
+
+
+def test_two_identical_unsigned_forms_in_one_message_stay_two_responses() -> None:
+    from dataclasses import replace
+
+    from parsers.model import Respondent
+
+    anonymous = replace(sample_reading(FORM, 6), respondent=Respondent(category="young_person"))
+    first = build_docx(FORM, anonymous, "x_cell")
+    second = build_docx(FORM, anonymous, "glyph")  # other bytes, same words
+    result = read(build_message(attachments=[("pupil1.docx", DOCX_TYPE, first), ("pupil2.docx", DOCX_TYPE, second)]))
+    assert [r.filename for r in result.readings] == ["pupil1.docx", "pupil2.docx"]
