@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
 
+from parsers import blankform_pdf as pdf_names
 from parsers import normalise as nz
 from parsers.document import Document, Paragraph
 from parsers.formdef import Choice, FormDefinition, Question
@@ -772,22 +773,28 @@ def _yes_no(value: str) -> Mark:
 
 
 def _field_catalogue(form: FormDefinition) -> dict[str, tuple[str, str]]:
-    """Canonical field name -> (kind, key): "text"/"single"/"group" and where it goes."""
+    """Canonical field name -> (kind, key): "text"/"single"/"group" and where it goes.
+
+    Field names come from `parsers.blankform_pdf`, which names the fields of the published form.
+    """
     cat: dict[str, tuple[str, str]] = {f.id: ("text", f.id) for f in form.respondent_fields}
-    cat.update({CONFIDENTIAL: ("single", CONFIDENTIAL), ACKNOWLEDGE: ("single", ACKNOWLEDGE)})
-    cat.update({REASON: ("text", REASON), ACK_EMAIL: ("text", ACK_EMAIL), OTHER_TEXT: ("text", OTHER_TEXT)})
+    cat[pdf_names.confidential_field()] = ("single", CONFIDENTIAL)
+    cat[pdf_names.acknowledge_field()] = ("single", ACKNOWLEDGE)
+    cat[pdf_names.confidential_reason_field()] = ("text", REASON)
+    cat[pdf_names.acknowledge_email_field()] = ("text", ACK_EMAIL)
+    cat[pdf_names.category_other_field()] = ("text", OTHER_TEXT)
     for c in form.categories:
-        cat[f"cat_{c.id}"] = ("group", f"{CATEGORY}:{c.id}")
+        cat[pdf_names.category_field(c.id)] = ("group", f"{CATEGORY}:{c.id}")
     for c in form.contact_again_choices:
-        cat[f"contact_{c.id}"] = ("group", f"{CONTACT}:{c.id}")
+        cat[pdf_names.contact_field(c.id)] = ("group", f"{CONTACT}:{c.id}")
     cat.update({CATEGORY: ("radio", CATEGORY), "respondent_category": ("radio", CATEGORY)})
     cat.update({CONTACT: ("radio", CONTACT), "contact_again": ("radio", CONTACT)})
     for q in form.questions:
-        cat[f"{q.id}_comments"] = ("comment", q.id)
+        cat[pdf_names.comments_field(q.id)] = ("comment", q.id)
         if q.scale:
             cat[q.id] = ("radio", q.id)
         for c in form.scale if q.scale else ():
-            cat[f"{q.id}_{c.id}"] = ("group", f"{q.id}:{c.id}")
+            cat[pdf_names.answer_field(q.id, c.id)] = ("group", f"{q.id}:{c.id}")
     return cat
 
 

@@ -106,9 +106,13 @@ def check_no_doctype(xml_bytes: bytes) -> None:
         )
 
 
-def safe_parser() -> etree.XMLParser:
-    """An lxml parser that never resolves entities, reaches the network or grows huge trees."""
+def safe_parser(*, recover: bool = False) -> etree.XMLParser:
+    """An lxml parser that never resolves entities, reaches the network or grows huge trees.
+
+    `recover` reads past syntax errors (an XFA packet from a sloppy PDF writer).
+    """
     return etree.XMLParser(
+        recover=recover,
         resolve_entities=False,
         no_network=True,
         huge_tree=False,

@@ -29,6 +29,7 @@ from pdfplumber.utils import chars_to_textmap
 from pdfplumber.utils.exceptions import PdfminerException
 
 from parsers.document import CHECKED, GLYPH_MARKS, UNCHECKED, Block, Document, Paragraph, Table
+from parsers.ooxml_guard import safe_parser
 
 log = logging.getLogger(__name__)
 
@@ -242,9 +243,8 @@ def _parse_xml(data: bytes):
     """Parse untrusted XML without entities or network; None when it is not XML."""
     if not data.strip():
         return None
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, recover=True)
     try:
-        return etree.fromstring(data.strip(), parser)
+        return etree.fromstring(data.strip(), safe_parser(recover=True))
     except etree.XMLSyntaxError:
         return None
 
