@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from ingest.config import Config, load_config
-from ingest.errors import ConfigError, IntakeError
+from ingest.errors import AnotherWorkerRunning, ConfigError, DatabaseUnavailable, IntakeError
 
 log = logging.getLogger("intake")
 
@@ -83,7 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     form.add_argument("--pdf", metavar="PATH", help="write the fillable PDF form here")
 
     acks = sub.add_parser("acks", help="list pending and failed acknowledgements")
-    acks.add_argument("--retry", action="store_true", help="try to send pending acknowledgements now")
+    acks.add_argument(
+        "--retry", action="store_true",
+        help="send pending acknowledgements now, and those that gave up after repeated failures",
+    )  # fmt: skip
+
+    refile = sub.add_parser("refile", help="file stored messages again (those that failed, or named ones)")
+    refile.add_argument("messages", nargs="*", metavar="MESSAGE", help="message numbers, as in the log (#12 or 12)")
+    refile.add_argument("--failed", action="store_true", help="every message whose filing failed")
     return parser
 
 
@@ -99,11 +106,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         config = load_config(args.config)
+        if args.command in ("run", "serve"):
+            from ingest.preflight import check_config
+
+            check_config(config)
         return COMMANDS[args.command](config, args)
     except ConfigError as err:
         print(f"intake: configuration error: {err}", file=sys.stderr)
         return EXIT_CONFIG
-    except (IntakeError, SQLAlchemyError, OSError) as err:
+    except SQLAlchemyError as err:
+        from store.db import describe_database_error
+
+        print(f"intake: database unavailable: {describe_database_error(err)}", file=sys.stderr)
+        return EXIT_FAILED
+    except (IntakeError, DatabaseUnavailable, AnotherWorkerRunning, OSError) as err:
         print(f"intake: {err}", file=sys.stderr)
         return EXIT_FAILED
 
@@ -117,8 +133,11 @@ def _engine(config: Config):  # type: ignore[no-untyped-def]
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
     from ingest.cycle import run_cycle
+    from scheduler import stop_on_signals
 
-    result = run_cycle(config, _engine(config), progress=_progress_printer())
+    engine = _engine(config)
+    with stop_on_signals() as stop:
+        result = run_cycle(config, engine, progress=_progress_printer(), stop=stop)
     counts = result.as_counts()
     log.info(
         "cycle %s %s: %s new messages, %s responses filed (%s need review), %s acknowledgements sent",
@@ -292,18 +311,7 @@ def cmd_acks(config: Config, args: argparse.Namespace) -> int:
 
     engine = _engine(config)
     if args.retry:
-        from ingest.cycle import open_mail_delivery
-        from ingest.sending import send_pending
-
-        s = config.settings
-        counts = send_pending(
-            engine,
-            open_mail_delivery(config),
-            envelope_from=s.smtp.from_address,
-            max_attempts=s.acknowledgements.max_attempts,
-            ignore_schedule=True,
-        )
-        log.info("retried: %d sent, %d still pending, %d failed", counts.sent, counts.deferred, counts.failed)
+        _retry_acknowledgements(config, engine)
     with Session(engine) as session:
         rows = session.exec(
             select(Acknowledgement)
@@ -311,9 +319,57 @@ def cmd_acks(config: Config, args: argparse.Namespace) -> int:
             .order_by(col(Acknowledgement.id))
         ).all()
         for a in rows:
-            print(f"{a.status:8s} #{a.id:<5d} to {a.to_address or '?'}  attempts {a.attempts}  {a.last_error or ''}")
+            print(f"{a.status:8s} #{a.id:<5d} to {a.to_address or '?'}  attempts {a.attempts}  "
+                  f"{a.reason or a.last_error or ''}")  # fmt: skip
         if not rows:
             print("No pending or failed acknowledgements.")
+    return EXIT_OK
+
+
+def _retry_acknowledgements(config: Config, engine) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from ingest.cycle import deliver_acknowledgements
+    from ingest.guard import CycleGuard
+    from ingest.sending import retry_given_up
+
+    revived = retry_given_up(engine)
+    with CycleGuard(threading.Event(), config.settings.schedule.cycle_deadline_seconds) as guard:
+        counts = deliver_acknowledgements(config, engine, guard, ignore_schedule=True)
+    log.info(
+        "retried%s: %d sent, %d still pending, %d failed",
+        f" ({revived} that had given up)" if revived else "",
+        counts.sent,
+        counts.deferred,
+        counts.failed,
+    )
+    if counts.down:
+        print(f"intake acks: SMTP unavailable: {counts.down}", file=sys.stderr)
+
+
+def cmd_refile(config: Config, args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
+    from ingest.filing import refile
+    from store.models import Message
+
+    if not (args.messages or args.failed):
+        print("intake refile: name messages (e.g. 12) or give --failed", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        wanted = [int(m.lstrip("#")) for m in args.messages]
+    except ValueError:
+        print("intake refile: messages are numbers, as in the log (#12 or 12)", file=sys.stderr)
+        return EXIT_CONFIG
+    engine = _engine(config)
+    if args.failed:
+        with Session(engine) as session:
+            wanted += [i for i in session.exec(select(Message.id).where(Message.disposition == "failed")) if i]
+    reset = refile(engine, wanted)
+    skipped = sorted(set(wanted) - set(reset))
+    print(f"{len(reset)} message(s) will be filed again by the next cycle (`intake run`).")
+    if skipped:
+        print(f"Not refiled (unknown, not yet filed, or a response already filed): {', '.join(map(str, skipped))}")
     return EXIT_OK
 
 
@@ -328,6 +384,7 @@ COMMANDS = {
     "review": cmd_review,
     "show": cmd_show,
     "original": cmd_original,
+    "refile": cmd_refile,
 }
 
 if __name__ == "__main__":

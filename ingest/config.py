@@ -81,6 +81,7 @@ class AcknowledgementSection(_Section):
     contact: str = "childrentrusts.consultation@dcsf.gsi.gov.uk"
     loop_header: str = "X-Consultation-Intake"
     max_attempts: int = Field(10, ge=1)
+    retry_base_seconds: float = Field(60.0, ge=0)
     sent_copy: bool = True
 
 
@@ -97,6 +98,7 @@ class DatabaseSection(_Section):
 
 class ScheduleSection(_Section):
     interval_seconds: int = Field(300, ge=5)
+    cycle_deadline_seconds: float = Field(3600.0, ge=5)
 
 
 class LimitsSection(_Section):

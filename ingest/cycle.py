@@ -1,31 +1,42 @@
 """One intake cycle: store new mail, file what it holds, send acknowledgements.
 
-Nested error boundaries (STYLE.md point 3): the cycle catches per step, the filing step per
-message. A mailbox that cannot be reached still lets stored messages be filed and pending
-acknowledgements be sent; an SMTP server that is down leaves them pending for the next cycle.
+Nested error boundaries (STYLE.md point 3): the cycle catches per step, each step per message.
+A fault of the system (mailbox, database, SMTP, a shutdown) ends its step with one log line and an
+entry in the cycle's errors (so `intake run` exits 1 and monitoring hears of it); what it did not
+finish waits, unchanged, for the next cycle. A mailbox that cannot be reached still lets stored
+messages be filed and pending acknowledgements be sent. The whole cycle runs under a deadline
+(`CycleGuard`) that breaks off a server that trickles, and under the database's cycle lock on
+SQLite, where one process works at a time.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, select
 
+from ingest.backoff import LoginBackoff
 from ingest.config import Config
 from ingest.delivery import Delivery, open_delivery
-from ingest.errors import CredentialError, IntakeError, TransientError
+from ingest.errors import CredentialError, DatabaseUnavailable, IntakeError, TransientError, is_system_fault
+from ingest.failpoints import failpoint
 from ingest.filing import AckSettings, FilingCounts, file_stored
+from ingest.guard import CycleGuard
 from ingest.sending import SendCounts, send_pending
 from ingest.sources import MailSource, open_source
 from ingest.storing import Progress, StoreCounts, store_new
+from ingest.workers import is_gone, worker_id
 from parsers.attachments import AttachmentJob, read_attachment
 from parsers.message import Limits, ReadOne
 from parsers.model import Reading
-from parsers.sandbox import preload_modules, run_sandboxed
+from parsers.sandbox import ReaderInterrupted, preload_modules, run_sandboxed
+from store.db import database_unavailable, exclusive_cycle, mailbox_poll_lock
 from store.models import Cycle, utcnow
 
 log = logging.getLogger(__name__)
@@ -72,6 +83,7 @@ def sandboxed_reader(config: Config) -> ReadOne:
             data,
             timeout=limits.parse_timeout_seconds + (limits.convert_timeout_seconds if job.kind in CONVERTED else 0),
             memory_bytes=limits.parse_memory_mb * 1_000_000,
+            on_started=lambda: failpoint("parsing"),
         )
 
     return read
@@ -133,79 +145,162 @@ def run_cycle(
     stop: threading.Event | None = None,
     read_one: ReadOne | None = None,
     progress: Progress | None = None,
+    lock_wait_seconds: float | None = None,
 ) -> CycleResult:
-    """Run one complete cycle and record it; never raises for a mailbox, message or SMTP failure."""
+    """Run one complete cycle and record it; never raises for a mailbox, message or SMTP failure.
+
+    Raises `DatabaseUnavailable` when the cycle cannot even be recorded, and `AnotherWorkerRunning`
+    (SQLite) when another process holds the database for longer than `lock_wait_seconds`.
+    """
     stop = stop or threading.Event()
-    result = CycleResult()
-    with Session(engine) as session:
-        cycle = Cycle()
-        session.add(cycle)
-        session.commit()
-        result.cycle_id = cycle.id
-    source = _store_step(config, engine, result, progress, stop)
-    try:
-        if not stop.is_set():
-            result.filed = file_stored(
-                engine,
-                config.form,
-                read_one or sandboxed_reader(config),
-                parse_limits(config),
-                ack_settings(config),
-                stop_requested=stop.is_set,
-            )
-        if not stop.is_set():
-            _send_step(config, engine, source, result)
-        if config.settings.report.email_to and (result.stored.stored or result.filed.processed):
-            _mail_report(config, engine)
-    finally:
-        if source is not None:
-            source.close()
-        _record_cycle(engine, result)
+    deadline = config.settings.schedule.cycle_deadline_seconds
+    wait = deadline if lock_wait_seconds is None else lock_wait_seconds
+    with exclusive_cycle(engine, wait_seconds=wait), CycleGuard(stop, deadline) as guard:
+        result = CycleResult(cycle_id=_start_cycle(engine))
+        source: MailSource | None = None
+        try:
+            source = _store_step(config, engine, result, progress, guard)
+            if not guard.should_stop():
+                _file_step(config, engine, result, read_one, guard)
+            if not guard.should_stop():
+                _send_step(config, engine, source, result, guard)
+            if config.settings.report.email_to and (result.stored.stored or result.filed.processed):
+                _mail_report(config, engine)
+            if guard.should_stop():
+                result.errors.append(f"cycle: {guard.why()}; what is left waits for the next cycle")
+        finally:
+            if source is not None:
+                source.close()
+            _record_cycle(engine, result)
     return result
 
 
+def _start_cycle(engine: Engine) -> int | None:
+    """Record the cycle as running (and mark cycles of workers that died as interrupted)."""
+    try:
+        with Session(engine) as session:
+            for stale in session.exec(select(Cycle).where(Cycle.status == "running")).all():
+                if is_gone(stale.worker):
+                    stale.status, stale.finished_at = "interrupted", utcnow()
+                    stale.error = "the process running it stopped before the cycle ended"
+                    session.add(stale)
+            cycle = Cycle(worker=worker_id())
+            session.add(cycle)
+            session.commit()
+            return cycle.id
+    except SQLAlchemyError as err:
+        raise database_unavailable(err, "starting a cycle") from err
+
+
+def _system_fault(result: CycleResult, step: str, err: BaseException) -> None:
+    """One clear line for a fault of the system; the work waits for a later cycle."""
+    log.error("%s: %s; the work waits for the next cycle", step, err)
+    result.errors.append(f"{step}: {err}")
+
+
 def _store_step(
-    config: Config, engine: Engine, result: CycleResult, progress: Progress | None, stop: threading.Event
+    config: Config, engine: Engine, result: CycleResult, progress: Progress | None, guard: CycleGuard
 ) -> MailSource | None:
     m = config.settings.mailbox
+    logins = LoginBackoff(engine, "mailbox-login", dt.timedelta(seconds=config.settings.schedule.interval_seconds))
     try:
+        retry_at = logins.waiting_until()
+        if retry_at is not None:
+            result.errors.append(f"mailbox: login refused before; next attempt after {retry_at:%Y-%m-%d %H:%M:%S} UTC")
+            log.warning("mailbox: login was refused %d times; not trying again before %s UTC",
+                        logins.failures(), f"{retry_at:%H:%M:%S}")  # fmt: skip
+            return None
         source = open_mail_source(config)
-    except (TransientError, CredentialError) as err:
-        log.error("mailbox unreachable: %s", err)
-        result.errors.append(f"mailbox: {err}")
-        return None
+        guard.on_trip(source.abort)
+        with mailbox_poll_lock(engine, config.mailbox_url) as polling:
+            if not polling:
+                log.info("another worker is polling the mailbox; filing and sending only")
+                return source
+            result.stored = store_new(
+                source,
+                engine,
+                cycle_id=result.cycle_id,
+                batch_size=m.batch_size,
+                max_message_bytes=int(config.settings.limits.max_message_mb * 1_000_000),
+                progress=progress,
+                stop_requested=guard.should_stop,
+            )
+        logins.succeeded()
+        return source
+    except CredentialError as err:
+        retry_at = logins.refused(str(err))
+        _system_fault(result, "mailbox", f"{err} (next attempt after {retry_at:%H:%M:%S} UTC)")
+    except TransientError as err:
+        _system_fault(result, "mailbox", err)
+    except DatabaseUnavailable as err:
+        _system_fault(result, "database", err)
+    except SQLAlchemyError as err:
+        _system_fault(result, "database", database_unavailable(err, "polling"))
+    return None
+
+
+def _file_step(
+    config: Config, engine: Engine, result: CycleResult, read_one: ReadOne | None, guard: CycleGuard
+) -> None:
     try:
-        result.stored = store_new(
-            source,
+        file_stored(
             engine,
-            cycle_id=result.cycle_id,
-            batch_size=m.batch_size,
-            max_message_bytes=int(config.settings.limits.max_message_mb * 1_000_000),
-            progress=progress,
-            stop_requested=stop.is_set,
+            config.form,
+            read_one or sandboxed_reader(config),
+            parse_limits(config),
+            ack_settings(config),
+            stop_requested=guard.should_stop,
+            counts=result.filed,
         )
-    except IntakeError as err:
-        log.error("mailbox failed during the poll: %s", err)
-        result.errors.append(f"mailbox: {err}")
-    return source
+    except ReaderInterrupted as err:
+        _system_fault(result, "filing", f"{err}: the message in hand will be read again")
+    except BaseException as err:
+        if not is_system_fault(err) or isinstance(err, KeyboardInterrupt | SystemExit):
+            raise
+        _system_fault(result, "database" if isinstance(err, DatabaseUnavailable) else "filing", err)
 
 
-def _send_step(config: Config, engine: Engine, source: MailSource | None, result: CycleResult) -> None:
+def _send_step(
+    config: Config, engine: Engine, source: MailSource | None, result: CycleResult, guard: CycleGuard
+) -> None:
     s = config.settings
     copy = None
     if s.acknowledgements.sent_copy and s.mailbox.sent_folder and source is not None:
         copy = (source, s.mailbox.sent_folder)
     try:
-        delivery = open_mail_delivery(config)
-        result.sent = send_pending(
-            engine,
-            delivery,
-            envelope_from=s.smtp.from_address,
-            max_attempts=s.acknowledgements.max_attempts,
-            sent_copy=copy,
-        )
+        result.sent = deliver_acknowledgements(config, engine, guard, sent_copy=copy)
+    except DatabaseUnavailable as err:
+        _system_fault(result, "database", err)
+        return
     except IntakeError as err:
-        log.warning("acknowledgements not sent this cycle: %s", err)
+        _system_fault(result, "smtp", err)
+        return
+    if result.sent.down:
+        _system_fault(result, "smtp", f"{result.sent.down} (acknowledgements wait, with backoff)")
+
+
+def deliver_acknowledgements(
+    config: Config,
+    engine: Engine,
+    guard: CycleGuard,
+    *,
+    sent_copy: tuple[MailSource, str] | None = None,
+    ignore_schedule: bool = False,
+) -> SendCounts:
+    """Send the due acknowledgements through the configured delivery, under the guard's deadline."""
+    s = config.settings
+    delivery = open_mail_delivery(config)
+    guard.on_trip(delivery.abort)
+    return send_pending(
+        engine,
+        delivery,
+        envelope_from=s.smtp.from_address,
+        max_attempts=s.acknowledgements.max_attempts,
+        retry_base=dt.timedelta(seconds=s.acknowledgements.retry_base_seconds),
+        sent_copy=sent_copy,
+        ignore_schedule=ignore_schedule,
+        stop_requested=guard.should_stop,
+    )
 
 
 def _mail_report(config: Config, engine: Engine) -> None:
@@ -213,27 +308,30 @@ def _mail_report(config: Config, engine: Engine) -> None:
 
     try:
         delivery = open_mail_delivery(config)
-    except IntakeError as err:
+        send_report(
+            engine,
+            delivery,
+            form=config.form,
+            from_address=config.settings.smtp.from_address,
+            to=list(config.settings.report.email_to),
+            interval_seconds=config.settings.schedule.interval_seconds,
+        )
+    except (IntakeError, SQLAlchemyError, OSError) as err:
         log.warning("report not e-mailed: %s", err)
-        return
-    send_report(
-        engine,
-        delivery,
-        form=config.form,
-        from_address=config.settings.smtp.from_address,
-        to=list(config.settings.report.email_to),
-        interval_seconds=config.settings.schedule.interval_seconds,
-    )
 
 
 def _record_cycle(engine: Engine, result: CycleResult) -> None:
-    with Session(engine) as session:
-        cycle = session.get(Cycle, result.cycle_id)
-        if cycle is None:
-            return
-        cycle.finished_at = utcnow()
-        cycle.status = "completed" if result.completed else "failed"
-        cycle.error = "; ".join(result.errors) or None
-        cycle.counts = result.as_counts()
-        session.add(cycle)
-        session.commit()
+    """Close the cycle's record; with the database gone, the next cycle marks it interrupted."""
+    try:
+        with Session(engine) as session:
+            cycle = session.get(Cycle, result.cycle_id)
+            if cycle is None:
+                return
+            cycle.finished_at = utcnow()
+            cycle.status = "completed" if result.completed else "failed"
+            cycle.error = "; ".join(result.errors)[:4000] or None
+            cycle.counts = result.as_counts()
+            session.add(cycle)
+            session.commit()
+    except SQLAlchemyError as err:
+        log.error("could not record the end of cycle %s: %s", result.cycle_id, database_unavailable(err, "closing"))

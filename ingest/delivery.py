@@ -16,10 +16,12 @@ and by `ack_policy`, which never answers a bounce, a null sender or our own addr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import smtplib
+import socket
 import ssl
 import uuid
 from email import policy as email_policy
@@ -54,6 +56,10 @@ class Delivery(Protocol):
 
     def send(self, msg: EmailMessage, envelope_from: str, to: list[str]) -> None: ...
 
+    def abort(self) -> None:
+        """From another thread: break off a send that hangs; later sends fail at once."""
+        ...
+
 
 class SmtpRefusal(PermanentDeliveryError):
     """The SMTP server refused for good; `code` and `text` are its reply, kept for the record."""
@@ -85,6 +91,8 @@ class SmtpDelivery:
         self.host, self.port, self.tls = host, port, tls
         self.username, self._password = username, password
         self.ca_file, self.timeout, self.local_hostname = ca_file, timeout, local_hostname
+        self._current: smtplib.SMTP | None = None
+        self._aborted = False
         if username and tls == "none":
             log.warning("SMTP login to %s:%s without TLS sends the password in clear", host, port)
 
@@ -95,8 +103,15 @@ class SmtpDelivery:
         """Deliver or raise TransientError / PermanentDeliveryError / CredentialError."""
         if not to:
             raise ValueError("no recipients to send to")
+        if self._aborted:
+            raise TransientError(f"SMTP {self.host}:{self.port}: sending was broken off this cycle")
         try:
-            with self._connect() as smtp:
+            with self._unconnected() as smtp:
+                self._current = smtp  # from here on `abort` can break off even the greeting
+                smtp._host = self.host  # smtplib sets it only in __init__; TLS verifies the name against it
+                code, greeting = smtp.connect(self.host, self.port)
+                if code != 220:
+                    raise smtplib.SMTPConnectError(code, greeting)
                 self._start_session(smtp)
                 refused = smtp.sendmail(envelope_from, to, wire_bytes(msg))
         except smtplib.SMTPRecipientsRefused as err:
@@ -109,15 +124,25 @@ class SmtpDelivery:
             raise reply_error(err.smtp_code, _reply_text(err)) from err
         except (smtplib.SMTPException, OSError) as err:
             raise TransientError(f"SMTP {self.host}:{self.port}: {str(err) or type(err).__name__}") from err
+        finally:
+            self._current = None
         if refused:
             raise _refusal_error(refused)
         log.info("sent %s to %d recipient(s) via %s", msg.get("Message-ID"), len(to), self.host)
 
-    def _connect(self) -> smtplib.SMTP:
+    def abort(self) -> None:
+        self._aborted = True
+        smtp = self._current
+        sock = getattr(smtp, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _unconnected(self) -> smtplib.SMTP:
         if self.tls == "ssl":
-            return smtplib.SMTP_SSL(self.host, self.port, local_hostname=self.local_hostname,
-                                    timeout=self.timeout, context=self._tls_context())  # fmt: skip
-        return smtplib.SMTP(self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout)
+            return smtplib.SMTP_SSL(local_hostname=self.local_hostname, timeout=self.timeout,
+                                    context=self._tls_context())  # fmt: skip
+        return smtplib.SMTP(local_hostname=self.local_hostname, timeout=self.timeout)
 
     def _tls_context(self) -> ssl.SSLContext:
         """Certificates and host names verified; a private CA comes from `ca_file`."""
@@ -176,6 +201,9 @@ class OutboxDelivery:
         except OSError as err:
             raise TransientError(f"cannot write {target}: {err}") from err
         log.debug("wrote %s for %s", target, ", ".join(to))
+
+    def abort(self) -> None:
+        """Nothing to break off: writing a local file does not hang."""
 
 
 def outbox_filename(message_id: object) -> str:

@@ -4,6 +4,11 @@ A message's responses, its disposition and its acknowledgement (pending, with th
 or suppressed with a reason) are committed together: a crash at any point rolls the whole message
 back to `stored`, and the next run files it once. A message that cannot be read at all is kept
 as `failed` with its problem, and the cycle goes on.
+
+Whose fault is it (ingest/errors.py): a fault of the system (database, disk, templates, shutdown)
+rolls the message back and stops the step, so the message waits for a later cycle untouched; an
+unexpected error on one message is retried, and after MAX_ATTEMPTS it is `failed` for a person
+(`intake refile` files it again). Counts are taken only after the commit.
 """
 
 from __future__ import annotations
@@ -14,22 +19,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, func, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from ingest.ack_compose import compose_acknowledgement
 from ingest.ack_policy import choose_address, policy_allows, suppression_reason, within_caps
 from ingest.delivery import wire_bytes
+from ingest.errors import is_system_fault
 from ingest.failpoints import failpoint
 from parsers.formdef import FormDefinition
 from parsers.mail import MailParseError, ParsedMail, parse_mail
 from parsers.message import Limits, MessageReading, ReadOne, fingerprint, read_message
 from parsers.model import Reading
+from store.db import advisory_key, database_unavailable
 from store.models import Acknowledgement, AckStatus, Message, MessageState, Response, utcnow
 
 log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Europe/London")
 PROGRESS_EVERY = 50  # a progress line on long back-fills
+MAX_ATTEMPTS = 3  # unexpected errors on one message before it is `failed` for a person
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,13 @@ class FilingCounts:
     acks_queued: int = 0
     by_disposition: dict[str, int] = field(default_factory=dict)
 
+    def add(self, filed: Filed) -> None:
+        self.by_disposition[filed.disposition] = self.by_disposition.get(filed.disposition, 0) + 1
+        self.responses += len(filed.references) if filed.disposition == "response" else 0
+        self.needs_review += filed.needs_review
+        self.failed += filed.disposition == "failed"
+        self.acks_queued += filed.ack_status == AckStatus.PENDING
+
 
 def file_stored(
     engine: Engine,
@@ -64,75 +80,196 @@ def file_stored(
     acks: AckSettings,
     *,
     stop_requested: Callable[[], bool] = lambda: False,
+    counts: FilingCounts | None = None,
 ) -> FilingCounts:
-    """File every message still in state `stored`, oldest first."""
-    counts = FilingCounts()
-    with Session(engine) as session:
-        ids = session.exec(
-            select(Message.id).where(Message.state == MessageState.STORED).order_by(col(Message.id))
-        ).all()
-    if len(ids) > PROGRESS_EVERY:
-        log.info("filing %d stored messages", len(ids))
-    for done, message_pk in enumerate(ids, start=1):
+    """File every message still in state `stored`, oldest first, each claimed before it is read.
+
+    Raises `DatabaseUnavailable` (or another system fault) when the step cannot go on; the message
+    in hand is then left exactly as it was, to be filed by a later cycle.
+    """
+    counts = counts if counts is not None else FilingCounts()
+    waiting = _count_waiting(engine)
+    if waiting > PROGRESS_EVERY:
+        log.info("filing %d stored messages", waiting)
+    cursor = 0
+    while True:
         if stop_requested():
-            log.info("stop requested: %d of %d messages filed, the rest wait for the next start", done - 1, len(ids))
+            if counts.processed < waiting:
+                log.info("stop requested: %d messages filed, the rest wait for the next start", counts.processed)
             break
-        try:
-            _file_one(engine, message_pk, form, read_one, limits, acks, counts)
-        except Exception as err:  # boundary per message: record it, go on with the next
-            log.exception("message #%s could not be filed", message_pk)
-            _record_failure(engine, message_pk, f"internal error while filing: {type(err).__name__}: {err}")
-            counts.failed += 1
-        counts.processed += 1
-        if done % PROGRESS_EVERY == 0 and done < len(ids):
-            log.info("filed %d of %d messages", done, len(ids))
+        cursor = _file_next(engine, cursor, form, read_one, limits, acks, counts)
+        if cursor is None:
+            break
+        if counts.processed % PROGRESS_EVERY == 0 and counts.processed < waiting:
+            log.info("filed %d of %d messages", counts.processed, waiting)
     return counts
 
 
-def _file_one(
+def _count_waiting(engine: Engine) -> int:
+    try:
+        with Session(engine) as session:
+            return session.exec(
+                select(func.count()).select_from(Message).where(Message.state == MessageState.STORED)
+            ).one()
+    except SQLAlchemyError as err:
+        raise database_unavailable(err, "counting stored messages") from err
+
+
+def _file_next(
     engine: Engine,
-    message_pk: int,
+    cursor: int,
     form: FormDefinition,
     read_one: ReadOne,
     limits: Limits,
     acks: AckSettings,
     counts: FilingCounts,
-) -> None:
-    with Session(engine) as session:
-        msg = session.get(Message, message_pk)
-        if msg is None or msg.state != MessageState.STORED:
-            return
-        try:
-            mail = parse_mail(msg.raw)
-        except MailParseError as err:
-            _finish(msg, "failed", str(err), [str(err)])
-            session.add(Acknowledgement(message_pk=message_pk, status=AckStatus.SUPPRESSED, reason="unreadable"))
+) -> int | None:
+    """Claim the next stored message after `cursor` and file it; its id, or None when none is left.
+
+    The claim is a row lock held by the filing transaction (FOR UPDATE SKIP LOCKED on PostgreSQL,
+    so other workers pass it by; on SQLite one process files at a time). A kill releases it.
+    """
+    try:
+        with Session(engine) as session:
+            msg = session.exec(
+                select(Message)
+                .where(Message.state == MessageState.STORED, col(Message.id) > cursor)
+                .order_by(col(Message.id))
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).first()
+            if msg is None:
+                return None
+            message_pk = msg.id or 0
+            try:
+                outcome = _file_message(session, msg, form, read_one, limits, acks, counts.acks_queued)
+                session.commit()
+            except BaseException as err:
+                session.rollback()
+                if is_system_fault(err):
+                    raise
+                outcome = None
+                problem = err
+    except SQLAlchemyError as err:
+        raise database_unavailable(err, "filing") from err
+    if outcome is None:
+        _record_attempt(engine, message_pk, problem, counts)
+    else:
+        failpoint("filed")
+        counts.add(outcome)
+        log.info("message #%s: %s", message_pk, outcome.summary())
+    counts.processed += 1
+    return message_pk
+
+
+@dataclass(frozen=True)
+class Filed:
+    """What filing one message did, counted only once its transaction committed."""
+
+    disposition: str
+    references: tuple[str, ...]
+    needs_review: int
+    ack_status: str
+    ack_reason: str | None
+
+    def summary(self) -> str:
+        refs = f" {', '.join(self.references)}" if self.references else ""
+        why = f" ({self.ack_reason})" if self.ack_reason else ""
+        return f"{self.disposition}{refs}; acknowledgement {self.ack_status}{why}"
+
+
+def _file_message(
+    session: Session,
+    msg: Message,
+    form: FormDefinition,
+    read_one: ReadOne,
+    limits: Limits,
+    acks: AckSettings,
+    queued_this_cycle: int,
+) -> Filed:
+    """Read one message and add its rows to the session (the caller commits)."""
+    message_pk = msg.id or 0
+    try:
+        mail = parse_mail(msg.raw)
+    except MailParseError as err:
+        _finish(msg, "failed", str(err), [*msg.problems, str(err)])
+        session.add(Acknowledgement(message_pk=message_pk, status=AckStatus.SUPPRESSED, reason="unreadable"))
+        session.add(msg)
+        return Filed("failed", (), 0, AckStatus.SUPPRESSED, "unreadable")
+    reading = read_message(mail, form, read_one, limits)
+    disposition, reason, references, new_responses = _file_responses(session, msg, mail, reading, form)
+    _finish(msg, disposition, reason, [*msg.problems, *reading.problems])
+    ack = _decide_acknowledgement(
+        session, msg, mail, disposition, new_responses, references, acks, form, queued_this_cycle
+    )
+    session.add(ack)
+    session.add(msg)
+    return Filed(
+        disposition,
+        tuple(references),
+        sum(1 for r in new_responses if r.status == "needs_review"),
+        ack.status,
+        ack.reason,
+    )
+
+
+def _record_attempt(engine: Engine, message_pk: int, err: BaseException, counts: FilingCounts) -> None:
+    """An unexpected error while filing: retried next cycle, `failed` after MAX_ATTEMPTS tries.
+
+    A bug that one message triggers must not block the queue for ever, and a passing fault must
+    not fail a message for good: the middle way is a few tries, then a person (`intake refile`).
+    """
+    problem = f"{type(err).__name__}: {err}"[:500]
+    log.error("message #%s could not be filed: %s", message_pk, problem, exc_info=err)
+    try:
+        with Session(engine) as session:
+            msg = session.get(Message, message_pk)
+            if msg is None or msg.state != MessageState.STORED:
+                return
+            msg.attempts += 1
+            msg.last_error = problem
+            if msg.attempts >= MAX_ATTEMPTS:
+                reason = f"could not be filed after {msg.attempts} attempts (internal error: {problem})"
+                _finish(msg, "failed", reason, [*msg.problems, reason])
+                decided = select(Acknowledgement.id).where(Acknowledgement.message_pk == message_pk)
+                if session.exec(decided).first() is None:
+                    session.add(
+                        Acknowledgement(message_pk=message_pk, status=AckStatus.SUPPRESSED, reason="unreadable")
+                    )
             session.add(msg)
             session.commit()
-            counts.failed += 1
-            return
-        reading = read_message(mail, form, read_one, limits)
-        disposition, reason, references, new_responses = _file_responses(session, msg, mail, reading, form)
-        _finish(msg, disposition, reason, list(reading.problems))
-        counts.by_disposition[disposition] = counts.by_disposition.get(disposition, 0) + 1
-        counts.responses += len(new_responses)
-        counts.needs_review += sum(1 for r in new_responses if r.status == "needs_review")
-        ack = _decide_acknowledgement(session, msg, mail, disposition, new_responses, references, acks, form)
-        session.add(ack)
-        session.add(msg)
+            gave_up = msg.state == MessageState.DONE
+    except SQLAlchemyError as db_err:
+        raise database_unavailable(db_err, "recording a filing error") from db_err
+    if gave_up:
+        counts.failed += 1
+        log.error("message #%s failed after %d attempts; `intake refile` files it again", message_pk, MAX_ATTEMPTS)
+
+
+def refile(engine: Engine, message_pks: list[int]) -> list[int]:
+    """Put failed messages back to `stored` so the next cycle files them again; the ids it reset.
+
+    Only messages with no response filed are reset (a filed response is corrected by review).
+    """
+    reset: list[int] = []
+    with Session(engine) as session:
+        for pk in message_pks:
+            msg = session.get(Message, pk)
+            if msg is None or msg.state != MessageState.DONE:
+                continue
+            if session.exec(select(Response.id).where(Response.message_pk == pk)).first() is not None:
+                continue
+            ack = session.exec(select(Acknowledgement).where(Acknowledgement.message_pk == pk)).first()
+            if ack is not None:
+                if ack.status != AckStatus.SUPPRESSED:
+                    continue
+                session.delete(ack)
+            msg.state, msg.disposition, msg.disposition_reason = MessageState.STORED, None, None
+            msg.problems, msg.attempts, msg.last_error, msg.processed_at = [], 0, None, None
+            session.add(msg)
+            reset.append(pk)
         session.commit()
-        failpoint("filed")
-        if ack.status == AckStatus.PENDING:
-            counts.acks_queued += 1
-        log.info(
-            "message #%s (%s): %s%s; acknowledgement %s%s",
-            msg.id,
-            msg.message_id,
-            disposition,
-            f" {', '.join(references)}" if references else "",
-            ack.status,
-            f" ({ack.reason})" if ack.reason else "",
-        )
+    return reset
 
 
 def _finish(msg: Message, disposition: str, reason: str | None, problems: list[str]) -> None:
@@ -172,7 +309,12 @@ def _earlier_references(session: Session, msg: Message, prints: list[str]) -> tu
 
     The same words are the same response when they name their author (a name or an e-mail in the
     form) or come from the same sender; identical campaign texts from different people are not.
+    On PostgreSQL a transaction lock per fingerprint makes two workers filing the same words at
+    the same moment take turns, so the second sees the first.
     """
+    if session.get_bind().dialect.name == "postgresql":
+        for print_ in sorted(set(prints)):
+            session.connection().execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(print_)})
     rows = session.exec(
         select(Response, Message)
         .join(Message, col(Message.id) == Response.message_pk)
@@ -238,6 +380,7 @@ def _decide_acknowledgement(
     references: list[str],
     acks: AckSettings,
     form: FormDefinition,
+    queued_this_cycle: int,
 ) -> Acknowledgement:
     """One acknowledgement per message: pending with its bytes, or suppressed with the reason."""
 
@@ -261,9 +404,7 @@ def _decide_acknowledgement(
         return suppressed("no valid address")
     if to_address.lower() in acks.our_addresses:
         return suppressed("own address")
-    cap = within_caps(
-        _recent_to(session, to_address), acks.per_recipient_daily, _queued_since(session, msg.cycle_id), acks.per_cycle
-    )
+    cap = within_caps(_recent_to(session, to_address), acks.per_recipient_daily, queued_this_cycle, acks.per_cycle)
     if cap:
         return suppressed(cap)
     reply = compose_acknowledgement(
@@ -308,28 +449,3 @@ def _recent_to(session: Session, address: str) -> int:
             Acknowledgement.created_at >= since,
         )
     ).one()
-
-
-def _queued_since(session: Session, cycle_id: int | None) -> int:
-    query = (
-        select(func.count())
-        .select_from(Acknowledgement)
-        .join(Message, col(Message.id) == Acknowledgement.message_pk)
-        .where(Acknowledgement.status != AckStatus.SUPPRESSED)
-    )
-    if cycle_id is not None:
-        query = query.where(Message.cycle_id == cycle_id)
-    return session.exec(query).one()
-
-
-def _record_failure(engine: Engine, message_pk: int, problem: str) -> None:
-    with Session(engine) as session:
-        msg = session.get(Message, message_pk)
-        if msg is None:
-            return
-        _finish(msg, "failed", problem, [problem])
-        existing = session.exec(select(Acknowledgement).where(Acknowledgement.message_pk == message_pk)).first()
-        if existing is None:
-            session.add(Acknowledgement(message_pk=message_pk, status=AckStatus.SUPPRESSED, reason="unreadable"))
-        session.add(msg)
-        session.commit()

@@ -1,31 +1,46 @@
 """Step 3 of a cycle: deliver pending acknowledgements (the outbox pattern).
 
 An acknowledgement was queued as `pending` in the transaction that filed its response. Here each
-one is sent and marked `sent` only after the server accepted it; a transient failure (connection
-refused, timeout, 4xx) waits with exponential backoff for a later cycle; a permanent one (5xx) is
-marked `failed` with the server's words and never retried. While SMTP is down, intake goes on.
+one is claimed (`claimed_by`, committed before anything is sent, so no other worker takes it),
+sent, and marked `sent` only after the server accepted it. A transient failure (connection
+refused, timeout, 4xx) waits with exponential backoff for a later cycle, and after `max_attempts`
+it is `failed` with `retry_allowed`, which `intake acks --retry` sends again; a permanent one
+(5xx) is `failed` with the server's words. While SMTP is down, intake goes on.
+
+The one window: a worker killed after the server accepted an acknowledgement and before the
+database recorded it leaves a claim by a process that is gone. The claim is void (at once when the
+process was on this host, else when its lease runs out) and the acknowledgement is sent again,
+with the same Message-ID. A database that fails just after the server accepted is retried a few
+times before giving up, so a blip does not open that window.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email import policy
 from email.parser import BytesParser
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, or_, select
 
 from ingest.delivery import Delivery
-from ingest.errors import PermanentDeliveryError, TransientError
+from ingest.errors import CredentialError, IntakeError, PermanentDeliveryError, TransientError
 from ingest.failpoints import failpoint
 from ingest.sources import MailSource
+from ingest.workers import is_gone, worker_id
+from store.db import database_unavailable
 from store.models import Acknowledgement, AckStatus, utcnow
 
 log = logging.getLogger(__name__)
 BASE_BACKOFF = dt.timedelta(seconds=60)
 MAX_BACKOFF = dt.timedelta(hours=6)
+CLAIM_LEASE = dt.timedelta(minutes=15)  # longer than any send can take under the cycle deadline
+RECORD_TRIES = (0.5, 1.0, 2.0, 4.0)  # waits between tries to record a send the server accepted
 
 
 @dataclass
@@ -33,11 +48,13 @@ class SendCounts:
     sent: int = 0
     deferred: int = 0
     failed: int = 0
+    given_up: int = 0
+    down: str | None = None  # why the server could not be used this cycle
 
 
-def backoff(attempts: int) -> dt.timedelta:
+def backoff(attempts: int, base: dt.timedelta = BASE_BACKOFF) -> dt.timedelta:
     """Wait before the next try after `attempts` failures: 1, 2, 4 … minutes, at most 6 hours."""
-    return min(BASE_BACKOFF * (2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+    return min(base * (2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
 def send_pending(
@@ -46,78 +63,217 @@ def send_pending(
     *,
     envelope_from: str,
     max_attempts: int,
+    retry_base: dt.timedelta = BASE_BACKOFF,
     sent_copy: tuple[MailSource, str] | None = None,
     now: dt.datetime | None = None,
     ignore_schedule: bool = False,
+    stop_requested: Callable[[], bool] = lambda: False,
 ) -> SendCounts:
-    """Send every pending acknowledgement that is due; stop at the first sign the server is down."""
+    """Send every pending acknowledgement that is due; stop at the first sign the server is down.
+
+    Raises `DatabaseUnavailable` when the database fails; what was sent and recorded stays so.
+    """
     counts = SendCounts()
-    for ack_id in _due(engine, now or utcnow(), ignore_schedule):
-        outcome = _send_one(engine, ack_id, delivery, envelope_from, max_attempts)
+    release_void_claims(engine)
+    cursor = 0
+    while not stop_requested():
+        claimed = _claim_next(engine, cursor, now or utcnow(), ignore_schedule)
+        if claimed is None:
+            break
+        cursor = claimed
+        outcome = _send_one(engine, claimed, delivery, envelope_from, (max_attempts, retry_base), counts)
         if outcome == AckStatus.SENT:
             counts.sent += 1
-            if sent_copy is not None:
-                _copy_to_sent(engine, ack_id, *sent_copy)
         elif outcome == AckStatus.FAILED:
             counts.failed += 1
-        else:
+        elif outcome == "down":
             counts.deferred += 1
-            if outcome == "down":
-                break
+            break
+    if sent_copy is not None:
+        copy_to_sent(engine, *sent_copy, stop_requested=stop_requested)
     return counts
 
 
-def _due(engine: Engine, now: dt.datetime, ignore_schedule: bool) -> list[int]:
-    with Session(engine) as session:
-        query = select(Acknowledgement.id).where(Acknowledgement.status == AckStatus.PENDING)
-        if not ignore_schedule:
-            query = query.where(
-                or_(col(Acknowledgement.next_attempt_at).is_(None), col(Acknowledgement.next_attempt_at) <= now)
+def release_void_claims(engine: Engine) -> int:
+    """Void the claims of workers that are gone (killed mid-send): those acknowledgements go again."""
+    try:
+        with Session(engine) as session:
+            claimed = session.exec(
+                select(Acknowledgement.id, Acknowledgement.claimed_by, Acknowledgement.claimed_until).where(
+                    Acknowledgement.status == AckStatus.PENDING, col(Acknowledgement.claimed_by).is_not(None)
+                )
+            ).all()
+            now = utcnow()
+            void = [i for i, who, until in claimed if who != worker_id() and (is_gone(who) or _passed(until, now))]
+            if void:
+                session.exec(
+                    update(Acknowledgement)
+                    .where(col(Acknowledgement.id).in_(void), Acknowledgement.status == AckStatus.PENDING)
+                    .values(claimed_by=None, claimed_until=None)
+                )
+                session.commit()
+    except SQLAlchemyError as err:
+        raise database_unavailable(err, "checking acknowledgements in flight") from err
+    for ack_id in void:
+        log.warning("acknowledgement #%s was being sent by a worker that stopped; sending it again", ack_id)
+    return len(void)
+
+
+def _passed(until: dt.datetime | None, now: dt.datetime) -> bool:
+    if until is None:
+        return True
+    return (until if until.tzinfo else until.replace(tzinfo=dt.UTC)) < now
+
+
+def _claim_next(engine: Engine, cursor: int, now: dt.datetime, ignore_schedule: bool) -> int | None:
+    """Claim the next due, unclaimed acknowledgement after `cursor` (committed before sending)."""
+    try:
+        with Session(engine) as session:
+            query = select(Acknowledgement).where(
+                Acknowledgement.status == AckStatus.PENDING,
+                col(Acknowledgement.claimed_by).is_(None),
+                col(Acknowledgement.id) > cursor,
             )
-        return [i for i in session.exec(query.order_by(col(Acknowledgement.id))).all() if i is not None]
+            if not ignore_schedule:
+                query = query.where(
+                    or_(col(Acknowledgement.next_attempt_at).is_(None), col(Acknowledgement.next_attempt_at) <= now)
+                )
+            ack = session.exec(
+                query.order_by(col(Acknowledgement.id)).limit(1).with_for_update(skip_locked=True)
+            ).first()
+            if ack is None:
+                return None
+            ack.claimed_by, ack.claimed_until = worker_id(), utcnow() + CLAIM_LEASE
+            session.add(ack)
+            session.commit()
+            return ack.id
+    except SQLAlchemyError as err:
+        raise database_unavailable(err, "claiming an acknowledgement") from err
 
 
-def _send_one(engine: Engine, ack_id: int, delivery: Delivery, envelope_from: str, max_attempts: int) -> str:
-    with Session(engine) as session:
-        ack = session.get(Acknowledgement, ack_id)
-        if ack is None or ack.status != AckStatus.PENDING or ack.raw is None or not ack.to_address:
-            return "skipped"
-        message = BytesParser(policy=policy.SMTP).parsebytes(ack.raw)
-        ack.attempts += 1
+def _send_one(
+    engine: Engine,
+    ack_id: int,
+    delivery: Delivery,
+    envelope_from: str,
+    schedule: tuple[int, dt.timedelta],
+    counts: SendCounts,
+) -> str:
+    try:
+        with Session(engine) as session:
+            ack = session.get(Acknowledgement, ack_id)
+            raw, to_address, attempts = (ack.raw, ack.to_address, ack.attempts) if ack else (None, None, 0)
+    except SQLAlchemyError as err:
+        raise database_unavailable(err, "reading an acknowledgement") from err
+    if raw is None or not to_address:
+        return "skipped"
+    failpoint("before-send")
+    attempts += 1
+    try:
+        delivery.send(BytesParser(policy=policy.SMTP).parsebytes(raw), envelope_from, [to_address])
+    except PermanentDeliveryError as err:
+        _record(engine, ack_id, status=AckStatus.FAILED, attempts=attempts, last_error=str(err),
+                reason=f"refused: {err}", failed_at=utcnow(), retry_allowed=False)  # fmt: skip
+        log.error("acknowledgement #%s refused by the server: %s", ack_id, err)
+        return AckStatus.FAILED
+    except (TransientError, CredentialError) as err:
+        return _deferred(engine, ack_id, attempts, schedule, err, counts)
+    failpoint("sent-unrecorded")
+    _record(engine, ack_id, status=AckStatus.SENT, attempts=attempts, sent_at=utcnow(), last_error=None)
+    failpoint("ack-recorded")
+    log.info("acknowledgement #%s sent", ack_id)
+    return AckStatus.SENT
+
+
+def _deferred(
+    engine: Engine, ack_id: int, attempts: int, schedule: tuple[int, dt.timedelta], err: IntakeError, counts: SendCounts
+) -> str:
+    """A send that may work later: wait (backoff), or give up after `max_attempts` (retryable)."""
+    max_attempts, base = schedule
+    counts.down = str(err)
+    if attempts >= max_attempts:
+        _record(engine, ack_id, status=AckStatus.FAILED, attempts=attempts, last_error=str(err),
+                reason=f"gave up after {attempts} attempts: {err}", failed_at=utcnow(),
+                retry_allowed=True)  # fmt: skip
+        counts.given_up += 1
+        log.error("acknowledgement #%s: gave up after %d attempts (`intake acks --retry` sends it)", ack_id, attempts)
+        return AckStatus.FAILED
+    _record(engine, ack_id, attempts=attempts, last_error=str(err), next_attempt_at=utcnow() + backoff(attempts, base))
+    return "down"
+
+
+def _record(engine: Engine, ack_id: int, **values: object) -> None:
+    """Write the outcome of a send and drop the claim; retried, since the send already happened."""
+    for wait in (*RECORD_TRIES, None):
         try:
-            delivery.send(message, envelope_from, [ack.to_address])
-        except PermanentDeliveryError as err:
-            ack.status, ack.last_error, ack.reason = AckStatus.FAILED, str(err), f"refused: {err}"
-            outcome = AckStatus.FAILED
-        except TransientError as err:
-            ack.last_error = str(err)
-            if ack.attempts >= max_attempts:
-                ack.status, ack.reason = AckStatus.FAILED, f"gave up after {ack.attempts} attempts: {err}"
-                outcome = AckStatus.FAILED
-            else:
-                ack.next_attempt_at = utcnow() + backoff(ack.attempts)
-                outcome = "down"
-        else:
-            ack.status, ack.sent_at, ack.last_error = AckStatus.SENT, utcnow(), None
-            outcome = AckStatus.SENT
-        session.add(ack)
-        session.commit()
-        failpoint("ack-recorded")
-        log.info("acknowledgement #%s to %s: %s", ack_id, ack.to_address, ack.last_error or outcome)
-        return outcome
+            with Session(engine) as session:
+                session.exec(
+                    update(Acknowledgement)
+                    .where(col(Acknowledgement.id) == ack_id)
+                    .values(claimed_by=None, claimed_until=None, **values)
+                )
+                session.commit()
+                return
+        except SQLAlchemyError as err:
+            if wait is None:
+                raise database_unavailable(err, f"recording acknowledgement #{ack_id}") from err
+            log.warning("could not record acknowledgement #%s yet (%s); retrying", ack_id, type(err).__name__)
+            time.sleep(wait)
 
 
-def _copy_to_sent(engine: Engine, ack_id: int, source: MailSource, folder: str) -> None:
-    """Put a copy in the mailbox's Sent folder so staff see it; a failure here never unsends."""
+def retry_given_up(engine: Engine) -> int:
+    """Make acknowledgements that gave up (not those refused) pending again; how many."""
     with Session(engine) as session:
-        ack = session.get(Acknowledgement, ack_id)
-        if ack is None or ack.raw is None or ack.copied_to_sent:
-            return
-        try:
-            source.append(folder, ack.raw)
-        except Exception as err:  # the acknowledgement went out; the copy is a convenience
-            log.warning("could not copy acknowledgement #%s to %s: %s", ack_id, folder, err)
-            return
-        ack.copied_to_sent = True
-        session.add(ack)
+        result = session.exec(
+            update(Acknowledgement)
+            .where(Acknowledgement.status == AckStatus.FAILED, col(Acknowledgement.retry_allowed).is_(True))
+            .values(
+                status=AckStatus.PENDING,
+                retry_allowed=False,
+                failed_at=None,
+                attempts=0,
+                next_attempt_at=utcnow(),
+                reason=None,
+            )  # fmt: skip
+        )
         session.commit()
+        return result.rowcount or 0
+
+
+def copy_to_sent(
+    engine: Engine, source: MailSource, folder: str, *, stop_requested: Callable[[], bool] = lambda: False
+) -> int:
+    """Put a copy of each sent acknowledgement not yet copied into the Sent folder, so staff see it.
+
+    The copy is made at most once (the source skips a Message-ID already in the folder) and a
+    failure never unsends: copies that could not be made are made by a later cycle.
+    """
+    try:
+        with Session(engine) as session:
+            due = session.exec(
+                select(Acknowledgement.id).where(
+                    Acknowledgement.status == AckStatus.SENT, col(Acknowledgement.copied_to_sent).is_(False)
+                )
+            ).all()
+    except SQLAlchemyError as err:
+        raise database_unavailable(err, "listing acknowledgements to copy") from err
+    copied = 0
+    for ack_id in due:
+        if stop_requested():
+            break
+        with Session(engine) as session:
+            ack = session.get(Acknowledgement, ack_id)
+            if ack is None or ack.raw is None or ack.copied_to_sent:
+                continue
+            failpoint("before-sent-copy")
+            try:
+                source.append_once(folder, ack.raw, ack.rfc_message_id or f"<ack-{ack_id}>")
+            except IntakeError as err:  # the acknowledgement went out; the copy waits for a later cycle
+                log.warning("could not copy acknowledgements to %s this cycle: %s", folder, err)
+                break
+            failpoint("sent-copied")
+            ack.copied_to_sent = True
+            session.add(ack)
+            session.commit()
+            copied += 1
+    return copied

@@ -10,6 +10,7 @@ functions so they can be tested without a server.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import socket
@@ -26,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
-from ingest.errors import ConfigError, CredentialError, MessageError, TransientError
+from ingest.errors import ConfigError, CredentialError, IntakeError, MessageError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,20 @@ class MailSource(Protocol):
         """Move the message to the processed folder; call only after the local commit."""
         ...
 
+    def mark_processed_many(self, keys: Sequence[str]) -> None:
+        """Move several messages at once (one command per folder on IMAP)."""
+        ...
+
     def append(self, folder: str, raw: bytes) -> None:
         """Store a message in a folder, e.g. a copy of an acknowledgement in "Sent"."""
+        ...
+
+    def append_once(self, folder: str, raw: bytes, message_id: str) -> None:
+        """`append`, unless the folder already holds a message with this Message-ID."""
+        ...
+
+    def abort(self) -> None:
+        """From another thread: break off a network operation that hangs (a deadline passed)."""
         ...
 
     def close(self) -> None: ...
@@ -181,6 +194,7 @@ class ImapSource:
         self.use_move = use_move
         self.connect_attempts, self.retry_delay = connect_attempts, retry_delay
         self._client: IMAPClient | None = None
+        self._failure: IntakeError | None = None  # once the server failed, the source stays down
         self._selected: tuple[str, int] | None = None  # (server folder name, uidvalidity)
         self._known_folders: set[str] = set()
         self._prefix, self._separator = "", "/"
@@ -238,10 +252,28 @@ class ImapSource:
         return "", separator.decode() if isinstance(separator, bytes) else separator
 
     def _connection(self) -> IMAPClient:
+        """The one connection of this source's life (a cycle): the poll, the moves and Sent copies.
+
+        After a failure the source does not reconnect: every later call fails at once with the
+        first error, so a silent or refusing server costs one timeout (or one login) a cycle.
+        """
+        if self._failure is not None:
+            raise type(self._failure)(f"mailbox unavailable for the rest of this cycle: {self._failure}")
         if self._client is None:
-            self._client = connect_with_backoff(self._open, self.connect_attempts, self.retry_delay)
+            try:
+                self._client = connect_with_backoff(self._open, self.connect_attempts, self.retry_delay)
+            except (TransientError, CredentialError) as err:
+                self._failure = err
+                raise
             self._selected, self._known_folders = None, set()
         return self._client
+
+    def abort(self) -> None:
+        """Shut the socket down under a blocked read; the reading thread then fails at once."""
+        client = self._client
+        if client is not None:
+            with contextlib.suppress(OSError, AttributeError):
+                client.socket().shutdown(socket.SHUT_RDWR)
 
     def _drop_connection(self) -> None:
         if self._client is not None:
@@ -249,7 +281,8 @@ class ImapSource:
         self._client, self._selected = None, None
 
     def close(self) -> None:
-        if self._client is not None:
+        """Log out politely, unless the server already failed this cycle (then just hang up)."""
+        if self._client is not None and self._failure is None:
             with contextlib.suppress(OSError, IMAPClientError):
                 self._client.logout()
         self._drop_connection()
@@ -261,7 +294,8 @@ class ImapSource:
             return operation(client)
         except (IMAPClientAbortError, OSError) as err:
             self._drop_connection()
-            raise TransientError(f"IMAP connection lost while {action}: {err}") from err
+            self._failure = TransientError(f"IMAP connection lost while {action}: {err or type(err).__name__}")
+            raise self._failure from err
         except IMAPClientError as err:
             raise TransientError(f"IMAP server refused {action}: {err}") from err
 
@@ -325,21 +359,29 @@ class ImapSource:
         Moving a UID that is already gone is a no-op, so a repeated call is harmless. A key from
         another UIDVALIDITY is refused: its UID may now name a different message.
         """
-        folder, uidvalidity, uid = parse_imap_key(key)
-        self._guarded("moving a message", lambda c: self._move(c, folder, uidvalidity, uid))
+        self.mark_processed_many([key])
 
-    def _move(self, client: IMAPClient, folder: str, uidvalidity: int, uid: int) -> None:
+    def mark_processed_many(self, keys: Sequence[str]) -> None:
+        """Move a batch of messages with one MOVE (or COPY + EXPUNGE) per folder."""
+        by_folder: dict[tuple[str, int], list[int]] = {}
+        for key in keys:
+            folder, uidvalidity, uid = parse_imap_key(key)
+            by_folder.setdefault((folder, uidvalidity), []).append(uid)
+        for (folder, uidvalidity), uids in by_folder.items():
+            self._guarded("moving messages", lambda c, f=folder, v=uidvalidity, u=uids: self._move(c, f, v, u))
+
+    def _move(self, client: IMAPClient, folder: str, uidvalidity: int, uids: list[int]) -> None:
         selected, current = self._select(client)
         if folder != selected or uidvalidity != current:
             raise MessageError(
-                f"message {folder}:{uidvalidity}:{uid} is not in the selected {selected}:{current}; not moved"
+                f"messages {folder}:{uidvalidity}:{uids[:3]} are not in the selected {selected}:{current}; not moved"
             )
         target = server_folder_name(self.processed_folder, self._prefix, self._separator)
         self._ensure_folder(client, target)
         if self.use_move and client.has_capability("MOVE"):
-            client.move([uid], target)
+            client.move(uids, target)
         else:
-            _copy_and_expunge(client, uid, target)
+            _copy_and_expunge(client, uids, target)
 
     def append(self, folder: str, raw: bytes) -> None:
         """Store ``raw`` as a read message in ``folder`` (created if missing)."""
@@ -351,13 +393,26 @@ class ImapSource:
 
         self._guarded(f"appending to {folder}", _append)
 
+    def append_once(self, folder: str, raw: bytes, message_id: str) -> None:
+        """Append unless a message with this Message-ID is already there (a copy made before a crash)."""
 
-def _copy_and_expunge(client: IMAPClient, uid: int, target: str) -> None:
+        def _append(client: IMAPClient) -> None:
+            name = server_folder_name(folder, self._prefix, self._separator)
+            self._ensure_folder(client, name)
+            client.select_folder(name, readonly=True)
+            self._selected = None
+            if not client.search(["HEADER", "Message-ID", message_id]):
+                client.append(name, raw, flags=[b"\\Seen"])
+
+        self._guarded(f"appending to {folder}", _append)
+
+
+def _copy_and_expunge(client: IMAPClient, uids: list[int], target: str) -> None:
     """MOVE for servers without it; without UIDPLUS, EXPUNGE also removes others' \\Deleted mail."""
-    client.copy([uid], target)
-    client.add_flags([uid], [b"\\Deleted"])
+    client.copy(uids, target)
+    client.add_flags(uids, [b"\\Deleted"])
     if client.has_capability("UIDPLUS"):
-        client.uid_expunge([uid])
+        client.uid_expunge(uids)
     else:
         client.expunge()
 
@@ -410,22 +465,25 @@ class MaildirSource:
     def __init__(self, path: str | os.PathLike, processed_folder: str = "Processed") -> None:
         self.path = ensure_maildir(Path(path))
         self.processed_folder = processed_folder
+        self._listing: dict[str, Path] | None = None  # unique name -> file, from the poll's one listing
 
     def __repr__(self) -> str:
         return f"MaildirSource({self.path})"
 
     def _message_files(self) -> list[Path]:
         """Message files in new/ and cur/, oldest first (by modification time, then name)."""
-        files = [
-            p
+        entries = [
+            (entry.stat().st_mtime, entry.name, Path(entry.path))
             for sub in ("new", "cur")
-            for p in (self.path / sub).iterdir()
-            if p.is_file() and not p.name.startswith(".")
+            for entry in os.scandir(self.path / sub)
+            if entry.is_file() and not entry.name.startswith(".")
         ]
-        return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
+        return [path for _mtime, _name, path in sorted(entries)]
 
     def fetch_new(self, is_stored: Callable[[str], bool], batch_size: int = 50) -> Iterator[FetchedMessage]:
-        for file in self._message_files():
+        """Yield the messages not stored yet; the folder is listed once per poll."""
+        files = self._list()
+        for file in files:
             key = maildir_key(file.name)
             if is_stored(key):
                 log.info("message %s already stored; moving it to %s", key, self.processed_folder)
@@ -438,35 +496,60 @@ class MaildirSource:
                 continue
             yield FetchedMessage(key, raw, mtime)
 
-    def _find(self, unique: str) -> Path | None:
-        for file in self._message_files():
-            if maildir_unique(file.name) == unique:
-                return file
-        return None
-
     def mark_processed(self, key: str) -> None:
         """Move the file to ``.Processed/cur`` keeping its flags; a missing file is a no-op."""
         scheme, _, unique = key.partition(":")
         if scheme != "maildir" or not unique:
             raise MessageError(f"not a Maildir message key: {key!r}")
-        file = self._find(unique)
+        if self._listing is None:
+            self._list()
+        assert self._listing is not None
+        file = self._listing.pop(unique, None)
         if file is None:
             log.debug("message %s no longer in %s; nothing to move", key, self.path)
             return
         target = ensure_maildir(maildir_subfolder(self.path, self.processed_folder))
         name = file.name if ":" in file.name else file.name + ":2,"
-        os.replace(file, target / "cur" / name)
+        with contextlib.suppress(FileNotFoundError):  # moved away meanwhile
+            os.replace(file, target / "cur" / name)
+
+    def mark_processed_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.mark_processed(key)
+
+    def _list(self) -> list[Path]:
+        files = self._message_files()
+        self._listing = self._index(files)
+        return files
+
+    @staticmethod
+    def _index(files: list[Path]) -> dict[str, Path]:
+        return {maildir_unique(f.name): f for f in files}
 
     def append(self, folder: str, raw: bytes) -> None:
         """Deliver as a read message: write in tmp/, fsync, then rename into cur/."""
-        target = ensure_maildir(maildir_subfolder(self.path, folder))
         unique = maildir_unique_name(time.time(), os.getpid(), next(_counter), socket.gethostname())
+        self._deliver(folder, unique, raw)
+
+    def append_once(self, folder: str, raw: bytes, message_id: str) -> None:
+        """Deliver under a name made from the Message-ID, so a second copy finds the first."""
+        unique = "ack-" + hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()[:32]
+        target = maildir_subfolder(self.path, folder)
+        if any((target / sub).is_dir() and any((target / sub).glob(unique + "*")) for sub in ("cur", "new")):
+            return
+        self._deliver(folder, unique, raw)
+
+    def _deliver(self, folder: str, unique: str, raw: bytes) -> None:
+        target = ensure_maildir(maildir_subfolder(self.path, folder))
         tmp = target / "tmp" / unique
         with open(tmp, "wb") as handle:
             handle.write(raw)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target / "cur" / f"{unique}:2,S")
+
+    def abort(self) -> None:
+        """Nothing to break off: local files do not hang."""
 
     def close(self) -> None:
         """Nothing to release: every call opens and closes its own files."""

@@ -3,27 +3,36 @@
 Server-side actions happen only after the local commit (STYLE.md point 4): a crash between the
 commit and the move leaves the message in the inbox, and the next poll, seeing its key stored,
 only moves it. A UIDVALIDITY change gives every message a new key; Message-ID plus a hash of the
-bytes recognises the ones already stored, so nothing is stored twice.
+bytes recognises the ones already stored, so nothing is stored twice. Stored messages are moved a
+batch at a time (one IMAP command per batch).
+
+Per-message boundary: a header that does not fit its column is clipped and noted on the message;
+the raw bytes are always kept. A database or disk fault stops the step (`DatabaseUnavailable`):
+nothing about the message in hand is recorded, it stays in the inbox and the next cycle stores it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from ingest.failpoints import failpoint
 from ingest.sources import FetchedMessage, MailSource
 from parsers.mail import header_facts
+from store.db import database_unavailable
 from store.models import Message, MessageState
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
+# Header facts and the widest value their column takes (see store/models.py).
+COLUMN_LIMITS = {"message_id": 998, "sender": 998, "envelope_sender": 998, "subject": 10_000}
 
 
 @dataclass
@@ -38,8 +47,11 @@ def content_hash(raw: bytes) -> str:
 
 
 def is_stored(engine: Engine, key: str) -> bool:
-    with Session(engine) as session:
-        return session.exec(select(Message.id).where(Message.source_key == key)).first() is not None
+    try:
+        with Session(engine) as session:
+            return session.exec(select(Message.id).where(Message.source_key == key)).first() is not None
+    except SQLAlchemyError as err:
+        raise database_unavailable(err, "checking what is stored") from err
 
 
 def store_new(
@@ -52,52 +64,108 @@ def store_new(
     progress: Progress | None = None,
     stop_requested: Callable[[], bool] = lambda: False,
 ) -> StoreCounts:
-    """Commit every new message's bytes, moving each to the processed folder after its commit."""
+    """Commit every new message's bytes; move each batch to the processed folder after its commits."""
     counts = StoreCounts()
+    to_move: list[str] = []
     for fetched in source.fetch_new(lambda key: is_stored(engine, key), batch_size=batch_size):
         if stop_requested():
             break
+        failpoint("fetched")
         if _store_one(engine, fetched, cycle_id, max_message_bytes, counts):
             counts.stored += 1
+        to_move.append(fetched.key)
         failpoint("stored")
-        source.mark_processed(fetched.key)
-        _mark_moved(engine, fetched.key)
+        if len(to_move) >= batch_size:
+            _move(source, engine, to_move)
+            to_move = []
         if progress:
             progress(counts.stored + counts.already_stored)
+    _move(source, engine, to_move)
     return counts
+
+
+def _move(source: MailSource, engine: Engine, keys: Sequence[str]) -> None:
+    """Move a batch on the server, then note it (one UPDATE). A failed move is retried next poll."""
+    if not keys:
+        return
+    source.mark_processed_many(keys)
+    failpoint("moved")
+    try:
+        with Session(engine) as session:
+            session.exec(
+                update(Message)
+                .where(col(Message.source_key).in_(list(keys)), col(Message.moved).is_(False))
+                .values(moved=True)
+            )
+            session.commit()
+    except SQLAlchemyError as err:  # the move happened; the flag is only for the record
+        log.warning("moved %d messages but could not note it: %s", len(keys), database_unavailable(err, "noting"))
 
 
 def _store_one(
     engine: Engine, fetched: FetchedMessage, cycle_id: int | None, max_bytes: int, counts: StoreCounts
 ) -> bool:
+    """Commit one message; False when it was stored before (another key, or another worker)."""
     digest = content_hash(fetched.raw)
-    headers = _header_facts(fetched.raw)
-    with Session(engine) as session:
-        same = session.exec(
-            select(Message).where(Message.content_hash == digest, Message.message_id == headers["message_id"])
-        ).first()
-        if same is not None:
-            log.info("message %s already stored as #%s (mailbox renumbered?)", fetched.key, same.id)
+    headers, problems = _fitting(_header_facts(fetched.raw))
+    try:
+        with Session(engine) as session:
+            same = session.exec(
+                select(Message.id).where(Message.content_hash == digest, Message.message_id == headers["message_id"])
+            ).first()
+            if same is not None:
+                log.info("message %s already stored as #%s (mailbox renumbered?)", fetched.key, same)
+                counts.already_stored += 1
+                return False
+            msg = _message_row(fetched, digest, headers, problems, cycle_id)
+            if len(fetched.raw) > max_bytes:
+                counts.too_large += 1
+                _too_large(msg, max_bytes)
+            session.add(msg)
+            session.commit()
+            log.info("stored %s as message #%s (%d bytes)", fetched.key, msg.id, len(fetched.raw))
+            return True
+    except IntegrityError:  # another worker stored the same key a moment ago
+        if is_stored(engine, fetched.key):
             counts.already_stored += 1
             return False
-        msg = Message(
-            source_key=fetched.key,
-            content_hash=digest,
-            raw=fetched.raw,
-            size=len(fetched.raw),
-            cycle_id=cycle_id,
-            received_at=headers["date"] or fetched.internal_date,
-            **{k: v for k, v in headers.items() if k != "date"},
-        )
-        if len(fetched.raw) > max_bytes:
-            counts.too_large += 1
-            msg.state = MessageState.DONE
-            msg.disposition = "failed"
-            msg.problems = [f"message larger than {max_bytes // 1_000_000} MB: stored but not read"]
-        session.add(msg)
-        session.commit()
-        log.info("stored %s as message #%s (%d bytes)", fetched.key, msg.id, len(fetched.raw))
-    return True
+        raise
+    except SQLAlchemyError as err:
+        raise database_unavailable(err, f"storing {fetched.key}") from err
+
+
+def _message_row(
+    fetched: FetchedMessage, digest: str, headers: dict, problems: list[str], cycle_id: int | None
+) -> Message:
+    return Message(
+        source_key=fetched.key,
+        content_hash=digest,
+        raw=fetched.raw,
+        size=len(fetched.raw),
+        cycle_id=cycle_id,
+        received_at=headers["date"] or fetched.internal_date,
+        problems=problems,
+        **{k: v for k, v in headers.items() if k != "date"},
+    )
+
+
+def _too_large(msg: Message, max_bytes: int) -> None:
+    msg.state = MessageState.DONE
+    msg.disposition = "failed"
+    msg.problems = [*msg.problems, f"message larger than {max_bytes // 1_000_000} MB: stored but not read"]
+    msg.disposition_reason = msg.problems[-1]
+
+
+def _fitting(headers: dict) -> tuple[dict, list[str]]:
+    """Clip header values to their columns, noting each clip: a record that fits beats no record."""
+    problems = []
+    fitted = dict(headers)
+    for name, limit in COLUMN_LIMITS.items():
+        value = fitted.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            fitted[name] = value[:limit]
+            problems.append(f"{name.replace('_', ' ')} header longer than {limit} characters: clipped in the record")
+    return fitted, problems
 
 
 def _header_facts(raw: bytes) -> dict:
@@ -107,12 +175,3 @@ def _header_facts(raw: bytes) -> dict:
     except Exception:  # headers from strangers: a record without them is better than no record
         log.warning("headers could not be read", exc_info=True)
         return {"message_id": None, "sender": None, "envelope_sender": None, "subject": None, "date": None}
-
-
-def _mark_moved(engine: Engine, key: str) -> None:
-    """Record that the server-side move happened (one UPDATE: the raw bytes are not reloaded)."""
-    with Session(engine) as session:
-        session.exec(
-            update(Message).where(col(Message.source_key) == key, col(Message.moved).is_(False)).values(moved=True)
-        )
-        session.commit()

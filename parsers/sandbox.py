@@ -20,6 +20,7 @@ re-imports the main script, which must guard its entry point with `if __name__ =
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import logging
 import multiprocessing
@@ -43,9 +44,10 @@ DEFAULT_MEMORY_BYTES = 1_500_000_000
 FILE_SIZE_LIMIT = 64 * 1024 * 1024  # parsers write nothing; a runaway temp file stops here
 OPEN_FILES_LIMIT = 256
 CPU_GRACE_SECONDS = 5  # RLIMIT_CPU backstop beyond the wall-clock timeout
-_PRELOAD = ["parsers.sandbox"]
+_PRELOAD = ["parsers.sandbox_forkserver", "parsers.sandbox"]
 
 _OK, _RAISED, _NO_MEMORY, _UNPICKLABLE = "ok", "raised", "no-memory", "unpicklable"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class ParseLimitError(Exception):
@@ -71,6 +73,14 @@ class SandboxCrashed(ParseLimitError):
     """The parser's process died (signal, exit) or raised something that cannot cross processes."""
 
 
+class ReaderInterrupted(BaseException):
+    """The parser's process was stopped from outside (SIGTERM, SIGINT, SIGHUP): not the file's fault.
+
+    A BaseException, like a shutdown, so no `except Exception` turns it into a review reason: the
+    message is left as it was and read again by a later cycle.
+    """
+
+
 def preload_modules(modules: Iterable[str]) -> None:
     """Import these modules once in the fork server, so no child pays for importing them.
 
@@ -85,6 +95,7 @@ def run_sandboxed(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
+    on_started: Callable[[], None] | None = None,
 ) -> T:
     """Return `func(data)` computed in a fresh child process under time and memory limits.
 
@@ -105,6 +116,8 @@ def run_sandboxed(
         with _main_module_hidden():
             child.start()
         sender.close()  # the child holds the only write end now, so its death reads as EOF
+        if on_started is not None:
+            on_started()
         message = _await_message(receiver, child, timeout)
     finally:
         sender.close()
@@ -269,8 +282,13 @@ def _outcome(message: tuple[str, Any] | None, exitcode: int | None, timeout: flo
 _OOM_SIGNALS = frozenset({signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS})
 
 
+_STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+
+
 def _death_error(exitcode: int | None, timeout: float, memory: int) -> ParseLimitError:
     """Explain a child that sent nothing: killed at the deadline, over its CPU limit, or crashed."""
+    if exitcode is not None and -exitcode in _STOP_SIGNALS:
+        raise ReaderInterrupted(f"the attachment reader was stopped by {signal.Signals(-exitcode).name}")
     if exitcode == -signal.SIGKILL:
         return SandboxTimeout(timeout_reason(timeout))
     if exitcode == -signal.SIGXCPU:
@@ -301,11 +319,22 @@ def memory_reason(memory_bytes: int) -> str:
 
 def _child_main(sender: Connection, func: Callable[[bytes], Any], data: bytes, memory: int, cpu: int) -> None:
     """Entry point in the child: limit itself, run the parser, send back one message."""
+    _detach_from_stop_signals()
     _limit_self(memory, cpu)
     try:
         _send(sender, _run(func, data))
     finally:
         sender.close()
+
+
+def _detach_from_stop_signals() -> None:
+    """Let the parent decide when to stop: a SIGTERM to the whole group (systemd) must not kill the
+    reader of an attachment the parent will finish; and die with the fork server if it dies."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _send(sender: Connection, message: tuple[str, Any]) -> None:

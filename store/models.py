@@ -24,7 +24,7 @@ class MessageState:
 
 
 class AckStatus:
-    PENDING = "pending"
+    PENDING = "pending"  # waiting to be sent; `claimed_by` is set while a worker is sending it
     SENT = "sent"
     FAILED = "failed"
     SUPPRESSED = "suppressed"
@@ -35,7 +35,8 @@ class Cycle(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     started_at: dt.datetime = Field(default_factory=utcnow)
     finished_at: dt.datetime | None = None
-    status: str = "running"  # running | completed | failed
+    status: str = "running"  # running | completed | failed | interrupted
+    worker: str | None = Field(default=None, max_length=200)
     error: str | None = Field(default=None, sa_column=Column(Text))
     counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
@@ -61,6 +62,9 @@ class Message(SQLModel, table=True):
     problems: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     duplicate_of: int | None = Field(default=None, foreign_key="messages.id")
     processed_at: dt.datetime | None = None
+    # Filing attempts that ended in an unexpected error; after a few the message is `failed`.
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class Response(SQLModel, table=True):
@@ -108,6 +112,12 @@ class Acknowledgement(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow)
     sent_at: dt.datetime | None = None
     copied_to_sent: bool = False
+    # The worker sending it now (see ingest/workers.py) and until when its claim holds.
+    claimed_by: str | None = Field(default=None, max_length=200)
+    claimed_until: dt.datetime | None = None
+    failed_at: dt.datetime | None = None
+    # A failure `intake acks --retry` may try again (gave up after retries), unlike a refusal.
+    retry_allowed: bool = False
 
 
 class AuditEntry(SQLModel, table=True):
@@ -119,3 +129,12 @@ class AuditEntry(SQLModel, table=True):
     field: str
     old: str | None = Field(default=None, sa_column=Column(Text))
     new: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class ServiceState(SQLModel, table=True):
+    """What the service must remember between cycles and processes (e.g. a login backing off)."""
+
+    __tablename__ = "service_state"
+    name: str = Field(primary_key=True, max_length=100)
+    value: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: dt.datetime = Field(default_factory=utcnow)

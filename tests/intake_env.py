@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import mailbox
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from builders.mail import build_message
 
 from ingest.cli import main as intake_main
 from parsers.formdef import DEFAULT_FORM_PATH
@@ -69,3 +72,49 @@ def export(config: Path, tmp: Path, *extra: str) -> list[dict]:
     out = tmp / f"export{'-'.join(extra)}.jsonl"
     assert run_intake(config, "export", "--output", str(out), *extra) == 0
     return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line]
+
+
+BODY_RESPONSE = """Here are my answers.
+
+Name - Pat Example
+Category - Parent or carer
+
+Question 1: Agree
+Comment: The leadership role is clear.
+
+Question 2: Disagree
+Comment: Schools should sit on the Board.
+
+Question 3: Not sure
+"""
+
+
+def response_mail(**kwargs) -> bytes:
+    kwargs.setdefault("sender", "Pat Example <pat@example.org>")
+    kwargs.setdefault("body", BODY_RESPONSE)
+    return build_message(**kwargs)
+
+
+class Instance:
+    """One intake service reading a Maildir and sending through the test SMTP server."""
+
+    def __init__(self, root: Path, smtp_url: str, extra: str = "") -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.maildir = mailbox.Maildir(root / "mail", create=True)
+        self.config = write_config(
+            root,
+            mailbox_url=f"maildir:{root / 'mail'}",
+            smtp_url=smtp_url,
+            database_url=f"sqlite:///{root / 'intake.db'}",
+            extra=extra,
+        )
+
+    def deliver(self, raw: bytes) -> None:
+        self.maildir.add(raw)
+
+    def run(self) -> None:
+        assert run_intake(self.config, "run") in (0, 1)
+
+    def messages(self) -> list[dict]:
+        return export(self.config, self.root, "--messages")

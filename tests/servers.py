@@ -18,6 +18,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -252,7 +253,15 @@ class DovecotServer:
                 as_root=os.geteuid() == 0,
             )
         )
-        with open(self.root / "dovecot.out", "wb") as output:  # the child keeps its own copy
+        self._launch(binary, config)
+
+    def restart(self) -> None:
+        """Start the stopped server again on the same ports with the same mail (a server reboot)."""
+        self.stop()
+        self._launch(shutil.which("dovecot") or "/usr/sbin/dovecot", self.root / "dovecot.conf")
+
+    def _launch(self, binary: str, config: Path) -> None:
+        with open(self.root / "dovecot.out", "ab") as output:  # the child keeps its own copy
             self.process = subprocess.Popen(
                 [binary, "-F", "-c", str(config)],
                 stdin=subprocess.DEVNULL,
@@ -552,3 +561,71 @@ def pg_url() -> Iterator[str]:
         pytest.fail(f"PostgreSQL is required under CI but not reachable: {err}", pytrace=False)
     with fresh_database(user) as url:
         yield url
+
+
+# --------------------------------------------------------------------------- tarpits
+
+
+class Tarpit:
+    """A loopback server that accepts connections and then never answers ("silent") or sends one
+    byte every `interval` seconds and never a whole line ("trickle"), as a broken or hostile
+    server does. Its loops end when the test stops it."""
+
+    def __init__(self, mode: str, interval: float = 0.5) -> None:
+        if mode not in ("silent", "trickle"):
+            raise ValueError(mode)
+        self.mode, self.interval = mode, interval
+        self.host, self.port = LOOPBACK, 0
+        self.connections = 0
+        self._stop = threading.Event()
+        self._listener: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self._listener = socket.create_server((LOOPBACK, 0))
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        self._spawn(self._accept_loop)
+
+    def _spawn(self, target, *args) -> None:  # type: ignore[no-untyped-def]
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self._stop.is_set():
+            try:
+                conn, _addr = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            self._spawn(self._hold, conn)
+
+    def _hold(self, conn: socket.socket) -> None:
+        with conn:
+            while not self._stop.wait(self.interval):
+                if self.mode == "trickle":
+                    try:
+                        conn.sendall(b"*")
+                    except OSError:
+                        return
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.close()
+        for thread in self._threads:
+            thread.join(timeout=2)
+
+
+@contextlib.contextmanager
+def running_tarpit(mode: str, interval: float = 0.5) -> Iterator[Tarpit]:
+    tarpit = Tarpit(mode, interval)
+    tarpit.start()
+    try:
+        yield tarpit
+    finally:
+        tarpit.stop()

@@ -2,58 +2,11 @@
 
 from __future__ import annotations
 
-import mailbox
 from email import message_from_bytes, policy
-from pathlib import Path
 
 import pytest
 from builders.mail import build_message
-from intake_env import export, run_intake, write_config
-
-BODY_RESPONSE = """Here are my answers.
-
-Name - Pat Example
-Category - Parent or carer
-
-Question 1: Agree
-Comment: The leadership role is clear.
-
-Question 2: Disagree
-Comment: Schools should sit on the Board.
-
-Question 3: Not sure
-"""
-
-
-def response_mail(**kwargs) -> bytes:
-    kwargs.setdefault("sender", "Pat Example <pat@example.org>")
-    kwargs.setdefault("body", BODY_RESPONSE)
-    return build_message(**kwargs)
-
-
-class Instance:
-    """One intake service reading a Maildir and sending through the test SMTP server."""
-
-    def __init__(self, root: Path, smtp_url: str, extra: str = "") -> None:
-        root.mkdir(parents=True, exist_ok=True)
-        self.root = root
-        self.maildir = mailbox.Maildir(root / "mail", create=True)
-        self.config = write_config(
-            root,
-            mailbox_url=f"maildir:{root / 'mail'}",
-            smtp_url=smtp_url,
-            database_url=f"sqlite:///{root / 'intake.db'}",
-            extra=extra,
-        )
-
-    def deliver(self, raw: bytes) -> None:
-        self.maildir.add(raw)
-
-    def run(self) -> None:
-        assert run_intake(self.config, "run") in (0, 1)
-
-    def messages(self) -> list[dict]:
-        return export(self.config, self.root, "--messages")
+from intake_env import BODY_RESPONSE, Instance, response_mail, run_intake
 
 
 @pytest.fixture

@@ -340,7 +340,7 @@ def test_open_source_from_the_fixture_url(clean_dovecot: DovecotServer):
         source.close()
 
 
-def test_reconnects_after_the_connection_drops(clean_dovecot: DovecotServer):
+def test_a_dropped_connection_stays_down_for_the_cycle_and_the_next_source_recovers(clean_dovecot: DovecotServer):
     clean_dovecot.append("INBOX", message("one"))
     with imap_source(clean_dovecot) as source:
         (first,) = source.fetch_new(nothing_stored)
@@ -348,9 +348,25 @@ def test_reconnects_after_the_connection_drops(clean_dovecot: DovecotServer):
 
         with pytest.raises(TransientError):
             source.mark_processed(first.key)
-        source.mark_processed(first.key)
+        with pytest.raises(TransientError, match="rest of this cycle"):  # no reconnect storm
+            source.append("Sent", message("ack"))
 
+    with imap_source(clean_dovecot) as next_cycle:
+        next_cycle.mark_processed(first.key)
     assert clean_dovecot.list_folder("Processed") == [message("one")]
+
+
+def test_batch_move_and_append_once(clean_dovecot: DovecotServer):
+    for n in range(3):
+        clean_dovecot.append("INBOX", message(f"batch {n}"))
+    with imap_source(clean_dovecot) as source:
+        fetched = list(source.fetch_new(nothing_stored))
+        source.mark_processed_many([f.key for f in fetched])
+        for _ in range(2):
+            source.append_once("Sent", message("ack"), "<ack@example.org>")
+    assert len(clean_dovecot.list_folder("Processed")) == 3
+    assert clean_dovecot.list_folder("INBOX") == []
+    assert len(clean_dovecot.list_folder("Sent")) == 1
 
 
 # --------------------------------------------------------------------------- Maildir
