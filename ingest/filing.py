@@ -37,6 +37,7 @@ from store.models import Acknowledgement, AckStatus, Message, MessageState, Resp
 
 log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Europe/London")
+MailReader = Callable[[bytes], ParsedMail]
 PROGRESS_EVERY = 50  # a progress line on long back-fills
 MAX_ATTEMPTS = 3  # unexpected errors on one message before it is `failed` for a person
 
@@ -81,6 +82,7 @@ def file_stored(
     *,
     stop_requested: Callable[[], bool] = lambda: False,
     counts: FilingCounts | None = None,
+    read_mail: MailReader = parse_mail,
 ) -> FilingCounts:
     """File every message still in state `stored`, oldest first, each claimed before it is read.
 
@@ -97,7 +99,7 @@ def file_stored(
             if counts.processed < waiting:
                 log.info("stop requested: %d messages filed, the rest wait for the next start", counts.processed)
             break
-        cursor = _file_next(engine, cursor, form, read_one, limits, acks, counts)
+        cursor = _file_next(engine, cursor, Readers(form, read_mail, read_one, limits), acks, counts)
         if cursor is None:
             break
         if counts.processed % PROGRESS_EVERY == 0 and counts.processed < waiting:
@@ -115,15 +117,17 @@ def _count_waiting(engine: Engine) -> int:
         raise database_unavailable(err, "counting stored messages") from err
 
 
-def _file_next(
-    engine: Engine,
-    cursor: int,
-    form: FormDefinition,
-    read_one: ReadOne,
-    limits: Limits,
-    acks: AckSettings,
-    counts: FilingCounts,
-) -> int | None:
+@dataclass(frozen=True)
+class Readers:
+    """How a stored message is read: the form, and the (sandboxed) readers of the mail and attachments."""
+
+    form: FormDefinition
+    read_mail: MailReader
+    read_one: ReadOne
+    limits: Limits
+
+
+def _file_next(engine: Engine, cursor: int, readers: Readers, acks: AckSettings, counts: FilingCounts) -> int | None:
     """Claim the next stored message after `cursor` and file it; its id, or None when none is left.
 
     The claim is a row lock held by the filing transaction (FOR UPDATE SKIP LOCKED on PostgreSQL,
@@ -142,7 +146,7 @@ def _file_next(
                 return None
             message_pk = msg.id or 0
             try:
-                outcome = _file_message(session, msg, form, read_one, limits, acks, counts.acks_queued)
+                outcome = _file_message(session, msg, readers, acks, counts.acks_queued)
                 session.commit()
             except BaseException as err:
                 session.rollback()
@@ -178,25 +182,18 @@ class Filed:
         return f"{self.disposition}{refs}; acknowledgement {self.ack_status}{why}"
 
 
-def _file_message(
-    session: Session,
-    msg: Message,
-    form: FormDefinition,
-    read_one: ReadOne,
-    limits: Limits,
-    acks: AckSettings,
-    queued_this_cycle: int,
-) -> Filed:
+def _file_message(session: Session, msg: Message, readers: Readers, acks: AckSettings, queued_this_cycle: int) -> Filed:
     """Read one message and add its rows to the session (the caller commits)."""
     message_pk = msg.id or 0
+    form = readers.form
     try:
-        mail = parse_mail(msg.raw)
+        mail = readers.read_mail(msg.raw)
     except MailParseError as err:
         _finish(msg, "failed", str(err), [*msg.problems, str(err)])
         session.add(Acknowledgement(message_pk=message_pk, status=AckStatus.SUPPRESSED, reason="unreadable"))
         session.add(msg)
         return Filed("failed", (), 0, AckStatus.SUPPRESSED, "unreadable")
-    reading = read_message(mail, form, read_one, limits)
+    reading = read_message(mail, form, readers.read_one, readers.limits)
     disposition, reason, references, new_responses = _file_responses(session, msg, mail, reading, form)
     _finish(msg, disposition, reason, [*msg.problems, *reading.problems])
     ack = _decide_acknowledgement(
@@ -350,25 +347,30 @@ def _response_row(msg: Message, seq: int, r: Reading, print_: str, late: bool) -
         message_pk=msg.id or 0,
         seq=seq,
         source_kind=r.source_kind,
-        filename=r.filename,
+        filename=_storable(r.filename),
         status=r.status,
-        review_reasons=list(r.review_reasons),
+        review_reasons=[_storable(x) for x in r.review_reasons],
         late=late,
-        name=r.respondent.name,
-        organisation=r.respondent.organisation,
-        address=r.respondent.address,
-        email=r.respondent.email,
+        name=_storable(r.respondent.name),
+        organisation=_storable(r.respondent.organisation),
+        address=_storable(r.respondent.address),
+        email=_storable(r.respondent.email),
         category=r.respondent.category,
-        category_other=r.respondent.category_other,
+        category_other=_storable(r.respondent.category_other),
         confidential=r.confidential,
-        confidential_reason=r.confidential_reason,
+        confidential_reason=_storable(r.confidential_reason),
         acknowledge=r.acknowledge,
-        acknowledge_email=r.acknowledge_email,
+        acknowledge_email=_storable(r.acknowledge_email),
         contact_again=r.contact_again,
-        answers={qid: {"choice": a.choice, "comment": a.comment} for qid, a in r.answers.items()},
-        text=r.text,
+        answers={qid: {"choice": a.choice, "comment": _storable(a.comment)} for qid, a in r.answers.items()},
+        text=_storable(r.text),
         fingerprint=print_,
     )
+
+
+def _storable(text: str | None) -> str | None:
+    """Text a document carried, without the NUL characters no PostgreSQL text column can hold."""
+    return text.replace("\x00", "") if text else text
 
 
 def _decide_acknowledgement(

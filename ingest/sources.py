@@ -26,6 +26,8 @@ from urllib.parse import unquote, urlsplit
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient.imap4 import IMAP4WithTimeout
+from imapclient.tls import IMAP4_TLS
 
 from ingest.errors import ConfigError, CredentialError, IntakeError, MessageError, TransientError
 
@@ -166,6 +168,33 @@ def tls_context(ca_file: str | os.PathLike | None) -> ssl.SSLContext:
 # --------------------------------------------------------------------------- IMAP
 
 
+class _WatchedIMAPClient(IMAPClient):
+    """IMAPClient that reports its socket the moment it exists, before the server's greeting.
+
+    A server that trickles its greeting holds the constructor for ever (each byte resets the read
+    timeout); knowing the socket lets the cycle's watchdog shut it down from another thread.
+    """
+
+    def __init__(self, *args: object, on_socket: Callable[[socket.socket], None], **kwargs: object) -> None:
+        self._on_socket = on_socket
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def _create_IMAP4(self):  # type: ignore[no-untyped-def]  # noqa: N802  (imapclient's name)
+        on_socket = self._on_socket
+        timeout = getattr(self._timeout, "connect", None)
+        base = IMAP4_TLS if self.ssl else IMAP4WithTimeout
+
+        class Watched(base):  # type: ignore[valid-type, misc]
+            def _create_socket(self, timeout: float | None = None) -> socket.socket:
+                sock = super()._create_socket(timeout)
+                on_socket(sock)
+                return sock
+
+        if self.ssl:
+            return Watched(self.host, self.port, self.ssl_context, timeout)
+        return Watched(self.host, self.port, timeout)
+
+
 class ImapSource:
     """An IMAP folder read incrementally by UIDVALIDITY and UID; filed messages move to a folder."""
 
@@ -194,6 +223,8 @@ class ImapSource:
         self.use_move = use_move
         self.connect_attempts, self.retry_delay = connect_attempts, retry_delay
         self._client: IMAPClient | None = None
+        self._socket: socket.socket | None = None  # known from the moment it connects
+        self._aborted = False
         self._failure: IntakeError | None = None  # once the server failed, the source stays down
         self._selected: tuple[str, int] | None = None  # (server folder name, uidvalidity)
         self._known_folders: set[str] = set()
@@ -213,13 +244,16 @@ class ImapSource:
     def _open(self) -> IMAPClient:
         """One connection attempt: connect, secure, log in, learn the folder naming."""
         where = f"{self.host}:{self.port}"
+        if self._aborted:
+            raise TransientError(f"IMAP {where}: the cycle's network operations were broken off")
         try:
-            client = IMAPClient(
+            client = _WatchedIMAPClient(
                 self.host,
                 port=self.port,
                 ssl=self.tls == "ssl",
                 timeout=self.timeout,
                 ssl_context=tls_context(self.ca_file) if self.tls == "ssl" else None,
+                on_socket=self._watch_socket,
             )
             if self.tls == "starttls":
                 client.starttls(tls_context(self.ca_file))
@@ -268,12 +302,20 @@ class ImapSource:
             self._selected, self._known_folders = None, set()
         return self._client
 
+    def _watch_socket(self, sock: socket.socket) -> None:
+        self._socket = sock
+        if self._aborted:
+            _shut(sock)
+
     def abort(self) -> None:
-        """Shut the socket down under a blocked read; the reading thread then fails at once."""
+        """Shut the socket down under a blocked read (even the greeting's); the reader fails at once."""
+        self._aborted = True
+        if self._socket is not None:
+            _shut(self._socket)
         client = self._client
         if client is not None:
             with contextlib.suppress(OSError, AttributeError):
-                client.socket().shutdown(socket.SHUT_RDWR)
+                _shut(client.socket())
 
     def _drop_connection(self) -> None:
         if self._client is not None:
@@ -415,6 +457,11 @@ def _copy_and_expunge(client: IMAPClient, uids: list[int], target: str) -> None:
         client.uid_expunge(uids)
     else:
         client.expunge()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _shutdown_quietly(client: IMAPClient) -> None:
@@ -639,5 +686,6 @@ def open_source(
             where.tls,
             ca_file,
             timeout,
+            connect_attempts=2,  # one retry a cycle; the next cycle tries again
         )
     raise ConfigError(f"unsupported mailbox URL {url!r}: use imaps://, imap:// or maildir:")

@@ -122,8 +122,10 @@ def _store_one(
                 counts.too_large += 1
                 _too_large(msg, max_bytes)
             session.add(msg)
+            session.flush()
+            message_pk = msg.id  # read before the commit expires it: reading after reloads the raw bytes
             session.commit()
-            log.info("stored %s as message #%s (%d bytes)", fetched.key, msg.id, len(fetched.raw))
+            log.info("stored %s as message #%s (%d bytes)", fetched.key, message_pk, len(fetched.raw))
             return True
     except IntegrityError:  # another worker stored the same key a moment ago
         if is_stored(engine, fetched.key):
@@ -157,14 +159,24 @@ def _too_large(msg: Message, max_bytes: int) -> None:
 
 
 def _fitting(headers: dict) -> tuple[dict, list[str]]:
-    """Clip header values to their columns, noting each clip: a record that fits beats no record."""
+    """Make header values fit their columns, noting each change: a record that fits beats no record.
+
+    NUL characters go (PostgreSQL text cannot hold them) and over-long values are clipped.
+    """
     problems = []
     fitted = dict(headers)
     for name, limit in COLUMN_LIMITS.items():
         value = fitted.get(name)
-        if isinstance(value, str) and len(value) > limit:
-            fitted[name] = value[:limit]
-            problems.append(f"{name.replace('_', ' ')} header longer than {limit} characters: clipped in the record")
+        if not isinstance(value, str):
+            continue
+        label = name.replace("_", " ")
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+            problems.append(f"{label} header held NUL characters: removed in the record")
+        if len(value) > limit:
+            value = value[:limit]
+            problems.append(f"{label} header longer than {limit} characters: clipped in the record")
+        fitted[name] = value
     return fitted, problems
 
 

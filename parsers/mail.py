@@ -128,9 +128,22 @@ class HeaderFacts:
     subject: str | None
 
 
+MAX_HEADER_BLOCK = 4_000_000
+
+
+def header_block(raw: bytes) -> bytes:
+    """The bytes up to and including the blank line that ends the headers (at most 4 MB)."""
+    ends = [i for i in (raw.find(b"\r\n\r\n", 0, MAX_HEADER_BLOCK), raw.find(b"\n\n", 0, MAX_HEADER_BLOCK)) if i >= 0]
+    return raw[: min(ends) + 2] if ends else raw[:MAX_HEADER_BLOCK]
+
+
 def header_facts(raw: bytes) -> HeaderFacts:
-    """The few headers a record needs, read without decoding the body (cheap on any size)."""
-    headers = BytesHeaderParser(policy=TOLERANT).parsebytes(raw)
+    """The few headers a record needs, read without decoding the body (cheap on any size).
+
+    Only the header block is handed to the parser: given the whole message, the email package
+    splits a large body into lines too (a 67 MB message cost 300 MB).
+    """
+    headers = BytesHeaderParser(policy=TOLERANT).parsebytes(header_block(raw))
     return HeaderFacts(
         message_id=_clean_header(headers.get("Message-ID")),
         date=_header_date(headers),

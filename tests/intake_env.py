@@ -24,8 +24,13 @@ def write_config(
     smtp_url: str,
     database_url: str,
     extra: str = "",
+    mailbox: str = "",
+    smtp: str = "",
 ) -> Path:
-    """A config.toml for the test servers; plain IMAP and SMTP on loopback."""
+    """A config.toml for the test servers; plain IMAP and SMTP on loopback.
+
+    `mailbox` and `smtp` are extra lines for those sections; `extra` adds whole sections.
+    """
     path = directory / "config.toml"
     tls_mailbox = 'tls = "none"' if mailbox_url.startswith("imap://") else ""
     tls_smtp = 'tls = "none"' if smtp_url.startswith("smtp://") else ""
@@ -36,9 +41,11 @@ definition = "{DEFAULT_FORM_PATH}"
 [mailbox]
 url = "{mailbox_url}"
 {tls_mailbox}
+{mailbox}
 [smtp]
 url = "{smtp_url}"
 {tls_smtp}
+{smtp}
 [database]
 url = "{database_url}"
 [limits]
@@ -48,6 +55,19 @@ parse_timeout_seconds = 30
         encoding="utf-8",
     )
     return path
+
+
+def mailbox_config(tmp: Path, dovecot, smtp, messages: list[bytes], *, database_url: str = "", **kw: str) -> Path:  # type: ignore[no-untyped-def]
+    """Put `messages` in the Dovecot INBOX and write a config reading it, sending through `smtp`."""
+    for raw in messages:
+        dovecot.append("INBOX", raw)
+    return write_config(
+        tmp,
+        mailbox_url=dovecot.imap_url,
+        smtp_url=f"smtp://{smtp.host}:{smtp.port}",
+        database_url=database_url or f"sqlite:///{tmp / 'intake.db'}",
+        **kw,
+    )
 
 
 def run_intake(config: Path, *args: str) -> int:
@@ -98,7 +118,7 @@ def response_mail(**kwargs) -> bytes:
 class Instance:
     """One intake service reading a Maildir and sending through the test SMTP server."""
 
-    def __init__(self, root: Path, smtp_url: str, extra: str = "") -> None:
+    def __init__(self, root: Path, smtp_url: str, extra: str = "", smtp: str = "") -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.maildir = mailbox.Maildir(root / "mail", create=True)
@@ -108,6 +128,7 @@ class Instance:
             smtp_url=smtp_url,
             database_url=f"sqlite:///{root / 'intake.db'}",
             extra=extra,
+            smtp=smtp,
         )
 
     def deliver(self, raw: bytes) -> None:

@@ -287,6 +287,16 @@ class DovecotServer:
             user, group = _mail_identity(as_root=True)
             os.chown(mail, pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid)
 
+    def kill(self) -> None:
+        """Kill the master and every process serving a connection at once, as a crash would."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        for pid in _children_of(self.process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.kill()
+        self.process.wait()
+
     def stop(self) -> None:
         """Stop the master by its PID (it takes its children with it) and wait for it."""
         if self.process is None or self.process.poll() is not None:
@@ -297,6 +307,16 @@ class DovecotServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _children_of(parent: int) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError), open(f"{entry.path}/stat", "rb") as stat:
+                if int(stat.read().rsplit(b")", 1)[1].split()[1]) == parent:
+                    found.append(int(entry.name))
+    return found
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from email import message_from_bytes, policy
 
 import pytest
 from builders.batches import mixed_batch
-from intake_env import export, run_intake_process, write_config
+from intake_env import export, mailbox_config, run_intake_process
 
 from ingest.failpoints import POINTS
 from parsers.formdef import DEFAULT_FORM_PATH, load_form
@@ -47,14 +47,7 @@ def _processes_with_env(marker: str) -> list[int]:
 
 @pytest.mark.parametrize("point", POINTS)
 def test_killed_at_every_step_then_restarted(point, clean_dovecot, smtp_server, tmp_path):
-    for raw in BATCH.messages:
-        clean_dovecot.append("INBOX", raw)
-    config = write_config(
-        tmp_path,
-        mailbox_url=clean_dovecot.imap_url,
-        smtp_url=f"smtp://{smtp_server.host}:{smtp_server.port}",
-        database_url=f"sqlite:///{tmp_path / 'intake.db'}",
-    )
+    config = mailbox_config(tmp_path, clean_dovecot, smtp_server, BATCH.messages)
     env = {"INTAKE_MAILBOX_PASSWORD": clean_dovecot.password}
     marker = f"INTAKE_FAILPOINT={point}"
 
