@@ -61,6 +61,11 @@ class Message(SQLModel, table=True):
     problems: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     duplicate_of: int | None = Field(default=None, foreign_key="messages.id")
     processed_at: dt.datetime | None = None
+    # personal data (store/erasure.py, store/retention.py): raw is b"" once removed
+    raw_removed_at: dt.datetime | None = None
+    raw_removed_why: str | None = None  # "retention" or "erasure"
+    erased_at: dt.datetime | None = None
+    erased_by: str | None = None
 
 
 class Response(SQLModel, table=True):
@@ -91,6 +96,8 @@ class Response(SQLModel, table=True):
     fingerprint: str = Field(index=True, max_length=64)
     filed_at: dt.datetime = Field(default_factory=utcnow)
     reviewed_at: dt.datetime | None = None
+    erased_at: dt.datetime | None = None  # respondent fields removed (store/erasure.py)
+    erased_by: str | None = None
 
 
 class Acknowledgement(SQLModel, table=True):
@@ -108,6 +115,8 @@ class Acknowledgement(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow)
     sent_at: dt.datetime | None = None
     copied_to_sent: bool = False
+    raw_removed_at: dt.datetime | None = None  # raw and to_address gone: retention or erasure
+    erased_at: dt.datetime | None = None
 
 
 class AuditEntry(SQLModel, table=True):
