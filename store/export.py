@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from parsers.formdef import FormDefinition
 from store.models import Acknowledgement, Message, MessageState, Response
+from store.published import published_record
 
 
 def _iso(when: dt.datetime | None) -> str | None:
@@ -79,8 +80,9 @@ def message_record(msg: Message, references: list[str], ack: Acknowledgement | N
 
 
 def iter_responses(
-    session: Session, form: FormDefinition, *, exclude_confidential: bool = False
+    session: Session, form: FormDefinition, *, exclude_confidential: bool = False, personal: bool = True
 ) -> Iterator[dict[str, Any]]:
+    """Response records in arrival order; `personal=False` gives the published view (store/published.py)."""
     query = (
         select(Response, Message)
         .join(Message, col(Message.id) == Response.message_pk)
@@ -89,7 +91,8 @@ def iter_responses(
     for resp, msg in session.exec(query):
         if exclude_confidential and resp.confidential:
             continue
-        yield response_record(resp, msg, form)
+        record = response_record(resp, msg, form)
+        yield record if personal else published_record(record)
 
 
 def iter_messages(session: Session) -> Iterator[dict[str, Any]]:

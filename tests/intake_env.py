@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mailbox
 import os
 import subprocess
 import sys
@@ -45,6 +46,18 @@ parse_timeout_seconds = 30
         encoding="utf-8",
     )
     return path
+
+
+def write_local_config(directory: Path, *, database_url: str | None = None, extra: str = "") -> Path:
+    """A config.toml for a Maildir in `directory/mail`, an outbox folder and (by default) SQLite there."""
+    mailbox.Maildir(directory / "mail", create=True)
+    return write_config(
+        directory,
+        mailbox_url=f"maildir:{directory / 'mail'}",
+        smtp_url=f"outbox:{directory / 'outbox'}",
+        database_url=database_url or f"sqlite:///{directory / 'intake.db'}",
+        extra=extra,
+    )
 
 
 def run_intake(config: Path, *args: str) -> int:
