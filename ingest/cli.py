@@ -188,17 +188,12 @@ def cmd_export(config: Config, args: argparse.Namespace) -> int:
         print("intake export: --format xlsx needs --output PATH", file=sys.stderr)
         return EXIT_CONFIG
     engine = _engine(config)
+    view = {
+        "exclude_confidential": args.exclude_confidential,
+        "personal": args.include_personal or not args.exclude_confidential,
+    }
     with Session(engine) as session:
-        records = (
-            iter_messages(session)
-            if args.messages
-            else iter_responses(
-                session,
-                config.form,
-                exclude_confidential=args.exclude_confidential,
-                personal=args.include_personal or not args.exclude_confidential,
-            )
-        )
+        records = iter_messages(session, **view) if args.messages else iter_responses(session, config.form, **view)
         if args.format == "xlsx":
             n = write_xlsx(records, config.form, args.output)
         elif args.output:

@@ -11,7 +11,6 @@ from sqlmodel import Session, col, select
 from parsers.formdef import FormDefinition
 from store.export import iter_messages, iter_responses
 from store.models import Cycle
-from store.published import published_message
 
 DISPOSITIONS = ("response", "duplicate", "auto_reply", "bounce", "junk", "correspondence", "failed")
 ACK_STATUSES = ("sent", "pending", "failed", "suppressed")
@@ -37,15 +36,9 @@ def summarise(
     """The report's figures; `published` leaves out confidential responses and, unless `include_personal`,
     uses the published records (store/published.py), as the HTML report's published view does."""
     s = Summary(published=published)
-    withheld = published and not include_personal
-    responses = list(iter_responses(session, form, exclude_confidential=published, personal=not withheld))
-    confidential = set()
-    if published:
-        confidential = {r["reference"] for r in iter_responses(session, form) if r["confidential"]}
-    for m in iter_messages(session):
-        if published and m["references"] and set(m["references"]) <= confidential:
-            continue
-        m = published_message(m) if withheld else m
+    personal = include_personal or not published
+    responses = list(iter_responses(session, form, exclude_confidential=published, personal=personal))
+    for m in iter_messages(session, exclude_confidential=published, personal=personal):
         s.messages += 1
         s.dispositions[m["disposition"] or "not yet filed"] += 1
         s.acknowledgements[m["acknowledgement"]["status"] or "none"] += 1

@@ -17,6 +17,7 @@ from intake_env import export, run_intake, write_local_config
 from sqlalchemy import text, update
 from sqlmodel import Session, col, select
 
+from ingest.config import load_config
 from parsers.formdef import DEFAULT_FORM_PATH, load_form
 from store.db import make_engine, upgrade
 from store.erasure import hashed_message_id
@@ -237,6 +238,22 @@ def test_retention_says_what_it_would_remove_then_removes_it(staff_db, tmp_path,
     assert capsys.readouterr().out == "Kept until reviewed: 1 message(s): #2\n"
 
 
+def test_retention_settings_are_checked_and_give_the_policy_serve_applies(tmp_path, capsys):
+    config = write_local_config(tmp_path, extra="[retention]\nacknowledgement_days = -1\n")
+    assert run_intake(config, "retention") == 2
+    assert "[retention] acknowledgement_days" in capsys.readouterr().err
+    config = write_local_config(tmp_path)
+    assert run_intake(config, "retention") == 0
+    assert "No [retention] periods are configured" in capsys.readouterr().out
+    config = write_local_config(tmp_path, extra=RETENTION)
+    loaded = load_config(config)
+    assert loaded.retention == RetentionPolicy(FORM.closes, 30, 10, 5)
+    upgrade(loaded.database_url)
+    engine = make_engine(loaded.database_url)
+    assert apply_retention(engine, loaded.retention, dt.datetime.now(dt.UTC)).empty  # the hook `serve` runs daily
+    engine.dispose()
+
+
 def test_apply_retention_counts_from_the_closing_date_and_sending(staff_db):
     _, engine = staff_db
     _backdate(engine)
@@ -283,6 +300,7 @@ def test_published_exports_and_reports_name_no_one(staff_db, tmp_path, capsys):
     capsys.readouterr()
     assert run_intake(config, "report", "--published") == 0
     (out / "report.txt").write_text(capsys.readouterr().out, encoding="utf-8")
+    assert run_intake(config, "export", "--messages", "--exclude-confidential", "--output", str(out / "m.jsonl")) == 0
     for path in out.iterdir():
         content = path.read_text(encoding="utf-8")
         for personal in PERSONAL:
@@ -297,6 +315,8 @@ def test_published_exports_and_reports_name_no_one(staff_db, tmp_path, capsys):
     }  # fmt: skip
     assert jane["sender"] is None and jane["answers"]["q2"]["comment"] == "As [withheld] said at the board: no."
     assert "Responses: 7 (6 filed, 1 need review, 2 late)" in (out / "report.txt").read_text(encoding="utf-8")
+    messages = [json.loads(line) for line in (out / "m.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(messages) == 12 and {m["sender"] for m in messages} == {None}  # 13 less the confidential one
 
 
 def test_include_personal_brings_the_fields_back(staff_db, tmp_path, capsys):
