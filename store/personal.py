@@ -37,7 +37,10 @@ def address_of(value: str | None) -> str:
 
 
 def same_name(a: str | None, b: str | None) -> bool:
-    return bool(a and b) and " ".join(a.split()).casefold() == " ".join(b.split()).casefold()  # type: ignore[union-attr]
+    """The same name, whatever the case and spacing."""
+    if not (a and b):
+        return False
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from parsers.formdef import FormDefinition
 from store.export import _iso, message_record, response_record
-from store.models import Acknowledgement, AuditEntry, Message
+from store.models import Acknowledgement, AuditEntry, Message, Response
 from store.personal import Holdings
 from store.review import message_files, unique_name
 
@@ -37,27 +37,10 @@ def describe_holdings(session: Session, held: Holdings) -> str:
         return f"Nothing is held about {who}.\n"
     lines = [f"Personal data held about {who}", "", f"Messages ({len(held.messages)})"]
     for msg in _messages(session, held):
-        assert msg.id is not None
-        original = (
-            f"original removed {msg.raw_removed_at:%Y-%m-%d} ({msg.raw_removed_why})"
-            if msg.raw_removed_at
-            else f"original kept ({msg.size} bytes)"
-        )
-        lines.append(
-            f"  #{msg.id}  {_when(msg.received_at)}  {msg.disposition or 'not yet filed'}"
-            f"  as {', '.join(sorted(held.messages[msg.id]))}; {original}"
-        )
-        lines.append(f"      From: {msg.sender or '-'}  Subject: {msg.subject or '-'}")
+        lines += _message_lines(msg, held.messages[msg.id or 0])
     lines += ["", f"Responses ({len(held.responses)})"]
     for r in held.responses:
-        erased = f"  [erased {r.erased_at:%Y-%m-%d} by {r.erased_by}]" if r.erased_at else ""
-        lines.append(f"  {r.reference}  {r.status}  message #{r.message_pk}{erased}")
-        for label, value in (("name", r.name), ("organisation", r.organisation), ("address", r.address)):
-            if value:
-                lines.append(f"      {label}: {' '.join(value.split())}")
-        for label, value in (("e-mail", r.email), ("acknowledge to", r.acknowledge_email)):
-            if value:
-                lines.append(f"      {label}: {value}")
+        lines += _response_lines(r)
     lines += ["", f"Acknowledgements ({len(held.acknowledgements)})"]
     lines += [_ack_line(a) for a in held.acknowledgements]
     lines += ["", f"Audit entries ({len(held.audit)})"]
@@ -69,6 +52,31 @@ def describe_holdings(session: Session, held: Holdings) -> str:
             "  " + ", ".join(held.mentioned_in),
         ]
     return "\n".join(lines) + "\n"
+
+
+def _message_lines(msg: Message, roles: set[str]) -> list[str]:
+    if msg.raw_removed_at:
+        original = f"original removed {msg.raw_removed_at:%Y-%m-%d} ({msg.raw_removed_why})"
+    else:
+        original = f"original kept ({msg.size} bytes)"
+    return [
+        f"  #{msg.id}  {_when(msg.received_at)}  {msg.disposition or 'not yet filed'}"
+        f"  as {', '.join(sorted(roles))}; {original}",
+        f"      From: {msg.sender or '-'}  Subject: {msg.subject or '-'}",
+    ]
+
+
+def _response_lines(r: Response) -> list[str]:
+    erased = f"  [erased {r.erased_at:%Y-%m-%d} by {r.erased_by}]" if r.erased_at else ""
+    lines = [f"  {r.reference}  {r.status}  message #{r.message_pk}{erased}"]
+    fields = (
+        ("name", r.name),
+        ("organisation", r.organisation),
+        ("address", r.address),
+        ("e-mail", r.email),
+        ("acknowledge to", r.acknowledge_email),
+    )
+    return lines + [f"      {label}: {' '.join(value.split())}" for label, value in fields if value]
 
 
 def _ack_line(a: Acknowledgement) -> str:
