@@ -19,7 +19,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:
-    """An engine with the settings this service relies on (SQLite: WAL, foreign keys, busy wait)."""
+    """An engine with the settings this service relies on (SQLite: WAL, foreign keys, busy wait, secure delete)."""
     if url.startswith("sqlite:///") and not url.endswith(":memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, pool_pre_ping=True)
@@ -34,6 +34,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA secure_delete=ON")  # erased and expired bytes are overwritten, not left in free pages
     cur.close()
 
 

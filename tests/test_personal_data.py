@@ -155,6 +155,13 @@ def test_erase_removes_personal_data_and_the_results_still_add_up(staff_db, tmp_
     assert "Erased:" in _show(config, capsys, "CT08-00010")
 
 
+def test_sqlite_overwrites_what_is_removed(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA secure_delete")).scalar() == 1
+    engine.dispose()
+
+
 def _show(config: Path, capsys, ref: str) -> str:
     capsys.readouterr()
     assert run_intake(config, "show", ref) == 0
