@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 
 PERSONAL_FIELDS = ("name", "organisation", "address", "email", "acknowledge_email")
 AUDITED_PERSONAL = {f"respondent.{f}" for f in PERSONAL_FIELDS[:4]} | {"acknowledge_email"}
-NOT_THEIRS = {"recipient"}  # a message they were only copied on is someone else's
 HASH_PREFIX = "sha256:"
 
 
@@ -75,6 +74,7 @@ class ErasurePlan:
     terms: list[str]
     passages: list[Passage] = field(default_factory=list)
     shared: list[str] = field(default_factory=list)  # other responses whose original goes too
+    same_name_only: list[str] = field(default_factory=list)  # the same name, no sign it is them: kept
 
     @property
     def empty(self) -> bool:
@@ -100,9 +100,12 @@ def plan_for_references(session: Session, references: list[str]) -> ErasurePlan:
 def plan_for_person(session: Session, person: Person) -> ErasurePlan:
     """Everything found by the subject-access search, except messages they were only copied on."""
     held = find_person(session, person)
-    pks = {pk for pk, roles in held.messages.items() if roles - NOT_THEIRS}
+    pks = {pk for pk in held.messages if held.theirs(pk)}
     pks |= {a.message_pk for a in held.acknowledgements if address_of(a.to_address) == person.email}
-    return _plan(session, held.responses, pks, extra_terms=terms_for(person, []))
+    responses = [r for r in held.responses if r.id not in held.same_name_only]
+    plan = _plan(session, responses, pks, extra_terms=terms_for(person, []))
+    plan.same_name_only = [r.reference or "" for r in held.responses if r.id in held.same_name_only]
+    return plan
 
 
 def _plan(session: Session, responses: list[Response], pks: set[int | None], extra_terms: list[str]) -> ErasurePlan:
@@ -126,8 +129,14 @@ def _plan(session: Session, responses: list[Response], pks: set[int | None], ext
 
 
 def describe_plan(plan: ErasurePlan) -> str:
+    kept = []
+    if plan.same_name_only:
+        kept = [
+            f"Not erased: {', '.join(plan.same_name_only)} give(s) the same name but not this address; "
+            "if it is the same person, erase by reference."
+        ]
     if plan.empty:
-        return "Nothing to erase.\n"
+        return "\n".join(["Nothing to erase.", *kept]) + "\n"
     lines = ["This erases the personal data of:"]
     for r in plan.responses:
         lines.append(f"  response {r.reference}{' (already erased)' if r.erased_at else ''}")
@@ -138,6 +147,7 @@ def describe_plan(plan: ErasurePlan) -> str:
     if plan.shared:
         lines.append(f"The originals of {', '.join(plan.shared)} came in the same message(s) and go too.")
     lines.append("Kept: references, category, choices, flags and dates, so the results still add up.")
+    lines += kept
     if plan.passages:
         lines += ["", f"Free text that names the person ({len(plan.passages)} passage(s)):"]
         lines += [f"  {p.reference} {p.field}: {p.snippet}" for p in plan.passages]

@@ -28,6 +28,8 @@ BATCH = 500
 RECIPIENT_HEADERS = {"reply-to": "reply-to", "to": "recipient", "cc": "recipient", "from": "sender"}
 TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof", "rev", "sir", "dame", "lord", "lady", "the"})
 ERASED = "[erased]"
+SAME_NAME_ONLY = "same name only"
+NOT_THEIRS = frozenset({"recipient", SAME_NAME_ONLY})
 _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 
 
@@ -133,6 +135,11 @@ class Holdings:
     acknowledgements: list[Acknowledgement] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
     mentioned_in: list[str] = field(default_factory=list)  # other responses whose free text names them
+    same_name_only: set[int] = field(default_factory=set)  # responses found by the name alone (ids)
+
+    def theirs(self, message_pk: int) -> bool:
+        """Whether a message is the person's own, not one they were copied on or that gives their name only."""
+        return bool(self.messages.get(message_pk, set()) - NOT_THEIRS)
 
     def concern(self, message_pk: int, role: str) -> None:
         self.messages.setdefault(message_pk, set()).add(role)
@@ -187,21 +194,27 @@ def _roles(addr: str, sender: str | None, envelope: str | None, head: bytes) -> 
 
 
 def _responses(session: Session, person: Person, held: Holdings) -> None:
-    """The person's responses: by respondent address or name, or sent by them without another's address."""
+    """The person's responses: by respondent address, or sent by them without another's address; and
+    those that only give the same name, which may be someone else's (`Holdings.same_name_only`)."""
     sent_by_them = {pk for pk, roles in held.messages.items() if roles & {"sender", "envelope sender", "reply-to"}}
     for resp in session.exec(select(Response).order_by(col(Response.message_pk), col(Response.seq))):
         own_address = address_of(resp.email)
-        by_form = person.email in (own_address, address_of(resp.acknowledge_email)) or same_name(resp.name, person.name)
+        by_address = person.email in (own_address, address_of(resp.acknowledge_email))
         by_message = resp.message_pk in sent_by_them and own_address in ("", person.email)
-        if by_form or by_message:
+        if by_address or by_message:
             held.responses.append(resp)
-            held.concern(resp.message_pk, "respondent" if by_form else "sender of the response")
+            held.concern(resp.message_pk, "respondent" if by_address else "sender of the response")
+        elif same_name(resp.name, person.name):
+            held.responses.append(resp)
+            held.same_name_only.add(resp.id or 0)
+            held.concern(resp.message_pk, SAME_NAME_ONLY)
 
 
 def _duplicates(session: Session, held: Holdings) -> None:
     """Copies of their messages, sent again (a duplicate comes from the same author)."""
-    if held.messages:
-        query = select(Message.id).where(col(Message.duplicate_of).in_(list(held.messages)))
+    own = [pk for pk in held.messages if held.theirs(pk)]
+    if own:
+        query = select(Message.id).where(col(Message.duplicate_of).in_(own))
         for pk in session.exec(query):
             held.concern(pk, "copy of their message")
 

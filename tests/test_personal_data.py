@@ -200,6 +200,20 @@ def test_erase_by_person_and_the_refusals(staff_db, tmp_path, capsys):
     assert capsys.readouterr().out == "Nothing to erase.\n"
 
 
+def test_the_same_name_alone_is_listed_but_never_erased(staff_db, capsys):
+    config, engine = staff_db
+    assert run_intake(config, "review", "CT08-00020", "--set", "respondent.name=Jane  SMITH", "--who", "rev") == 0
+    capsys.readouterr()
+    assert run_intake(config, "person", JANE, "--name", "Jane Smith") == 0
+    assert "#2  2008-03-04 10:00  response  as same name only;" in capsys.readouterr().out
+    assert run_intake(config, "erase", "--person", JANE, "--name", "Jane Smith", "--yes") == 0
+    out = capsys.readouterr().out
+    assert "Not erased: CT08-00020 give(s) the same name but not this address" in out
+    assert "message #2" not in out
+    with Session(engine) as session:
+        assert session.get(Message, 2).raw != b"" and session.get(Message, 1).raw == b""
+
+
 def test_a_pending_acknowledgement_is_never_sent_once_erased(staff_db, capsys):
     config, engine = staff_db
     assert run_intake(config, "erase", "CT08-00020", "--yes") == 0
