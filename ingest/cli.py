@@ -352,6 +352,8 @@ def cmd_person(config: Config, args: argparse.Namespace) -> int:
     from store.personal import Person, find_person
     from store.subject_access import describe_holdings, export_holdings
 
+    if not _plain_address(args.email, "intake person"):
+        return EXIT_CONFIG
     with Session(_engine(config)) as session:
         held = find_person(session, Person(args.email, args.name))
         sys.stdout.write(describe_holdings(session, held))
@@ -369,6 +371,8 @@ def cmd_erase(config: Config, args: argparse.Namespace) -> int:
 
     if bool(args.references) == bool(args.person):
         print("intake erase: give the references to erase, or --person EMAIL (not both)", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.person and not _plain_address(args.person, "intake erase"):
         return EXIT_CONFIG
     with Session(_engine(config)) as session:
         try:
@@ -394,6 +398,13 @@ def cmd_erase(config: Config, args: argparse.Namespace) -> int:
         kept = len(plan.passages) - count
         print(f"Erased. {count} passage(s) of free text replaced" + (f", {kept} kept." if kept else "."))
     return EXIT_OK
+
+
+def _plain_address(value: str, command: str) -> bool:
+    if "@" in value and not any(c in value for c in " \r\n<>,"):
+        return True
+    print(f"{command}: {value!r} is not a plain e-mail address (give a name with --name)", file=sys.stderr)
+    return False
 
 
 def _confirm(question: str) -> bool:

@@ -195,6 +195,8 @@ def test_erase_by_person_and_the_refusals(staff_db, tmp_path, capsys):
     assert run_intake(config, "erase", "CT08-99999", "--yes") == 2
     assert run_intake(config, "erase", "--yes") == 2
     assert run_intake(config, "erase", "CT08-00010", "--person", JANE, "--yes") == 2
+    assert run_intake(config, "erase", "--person", "Jane Smith", "--yes") == 2
+    assert run_intake(config, "person", "Jane Smith") == 2
     capsys.readouterr()
     assert run_intake(config, "erase", "--person", "nobody@example.com", "--yes") == 0
     assert capsys.readouterr().out == "Nothing to erase.\n"
