@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_personal_data_commands(sub) -> None:  # type: ignore[no-untyped-def]
     person = sub.add_parser("person", help="subject access: every message, response and record about one person")
-    person.add_argument("email", help="the person's e-mail address")
+    person.add_argument("email", metavar="EMAIL", help="the person's e-mail address")
     person.add_argument("--name", help="also find forms that give this respondent name")
     person.add_argument("--export", metavar="DIR", help="write the records and the original messages into DIR")
 
@@ -109,11 +109,13 @@ def _add_personal_data_commands(sub) -> None:  # type: ignore[no-untyped-def]
     erase.add_argument(
         "--redact-text", action="store_true", help="also replace free text naming the person with [erased]"
     )
-    erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    erase.add_argument(
+        "--yes", action="store_true", help="do not ask (free text is then kept unless --redact-text is given)"
+    )
     erase.add_argument("--who", default=None, help="who erased it, for the audit trail (default: login name)")
 
     keep = sub.add_parser("retention", help="show what the [retention] periods remove now; --apply removes it")
-    keep.add_argument("--apply", action="store_true", help="remove it")
+    keep.add_argument("--apply", action="store_true", help="remove what is due now (what `serve` does daily)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
