@@ -93,7 +93,7 @@ def plan_for_references(session: Session, references: list[str]) -> ErasurePlan:
             raise ErasureError(f"no response with reference {ref!r}")
         responses.append(resp)
     pks = {r.message_pk for r in responses}
-    pks |= set(session.exec(select(Message.id).where(col(Message.duplicate_of).in_(pks))).all()) - {None}
+    pks |= set(session.exec(select(Message.id).where(col(Message.duplicate_of).in_(list(pks)))).all()) - {None}
     return _plan(session, responses, pks, extra_terms=[])
 
 

@@ -29,7 +29,8 @@ RECIPIENT_HEADERS = {"reply-to": "reply-to", "to": "recipient", "cc": "recipient
 TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof", "rev", "sir", "dame", "lord", "lady", "the"})
 ERASED = "[erased]"
 SAME_NAME_ONLY = "same name only"
-NOT_THEIRS = frozenset({"recipient", SAME_NAME_ONLY})
+IN_HEADERS = "in the headers"
+NOT_THEIRS = frozenset({"recipient", SAME_NAME_ONLY, IN_HEADERS})  # listed for access, not erased by --person
 _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 
 
@@ -185,12 +186,22 @@ def _roles(addr: str, sender: str | None, envelope: str | None, head: bytes) -> 
     if address_of(envelope) == addr:
         roles.add("envelope sender")
     if head and addr.encode("ascii", "ignore").lower() in head.lower():
-        headers = email.message_from_bytes(head.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0], policy=policy.compat32)
+        roles |= _header_roles(addr, head.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0])
+    return roles
+
+
+def _header_roles(addr: str, head: bytes) -> set[str]:
+    """Where the address stands in the headers; "in the headers" when a stranger's headers defeat the parser."""
+    try:
+        headers = email.message_from_bytes(head, policy=policy.compat32)
+        found = set()
         for name, role in RECIPIENT_HEADERS.items():
             values = [str(v) for v in headers.get_all(name, [])]
             if any(a.strip().lower() == addr for _, a in getaddresses(values)):
-                roles.add(role)
-    return roles
+                found.add(role)
+        return found
+    except Exception:  # hostile headers: the address is in them, so the message is listed, not skipped
+        return {IN_HEADERS}
 
 
 def _responses(session: Session, person: Person, held: Holdings) -> None:

@@ -96,7 +96,7 @@ def _old_acknowledgements(session: Session, before: dt.date) -> list[int]:
     )
     old = []
     for ack in session.exec(query.order_by(col(Acknowledgement.id))):
-        since = _day(ack.sent_at if ack.status == AckStatus.SENT else ack.created_at)
+        since = _day((ack.sent_at if ack.status == AckStatus.SENT else None) or ack.created_at)
         if since is not None and since < before:
             old.append(ack.id)
     return [pk for pk in old if pk is not None]
