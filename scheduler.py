@@ -51,6 +51,16 @@ def serve(config: Config, engine: Engine) -> int:
         return _serve_until(stop, config, engine)
 
 
+def _apply_retention(config: Config, engine: Engine) -> None:
+    """Once a day: remove what the `[retention]` periods no longer allow (nothing when none is set)."""
+    from store.retention import apply_retention
+
+    try:
+        apply_retention(engine, config.retention, dt.datetime.now(dt.UTC))
+    except Exception as err:  # retention waits for tomorrow; the intake goes on
+        log.error("retention not applied: %s", err)
+
+
 def _serve_until(stop: threading.Event, config: Config, engine: Engine) -> int:
     interval = config.settings.schedule.interval_seconds
 
@@ -65,10 +75,14 @@ def _serve_until(stop: threading.Event, config: Config, engine: Engine) -> int:
         except DatabaseUnavailable as err:
             log.error("cycle skipped: %s", err)
             return
-        log.info("cycle %s %s", result.cycle_id, "completed" if result.completed else f"failed: {result.errors}")
+        log.info("cycle %s %s", result.cycle_id, "completed" if result.completed else "could not complete")
 
     scheduler = BackgroundScheduler(job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
     scheduler.add_job(cycle, "interval", seconds=interval, next_run_time=dt.datetime.now(dt.UTC), id="intake-cycle")
+    scheduler.add_job(
+        lambda: _apply_retention(config, engine), "interval", days=1, next_run_time=dt.datetime.now(dt.UTC),
+        id="retention",
+    )  # fmt: skip
     scheduler.start()
     log.info("serving: a cycle every %d s; send SIGTERM to stop", interval)
     try:

@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  intake report --html report.html            the staff report\n"
         "  intake review CT08-000123 --set q3.choice=agree --done\n"
         "  intake export --format xlsx --output responses.xlsx --exclude-confidential\n"
+        "  intake person ann@example.org --export sar  subject access: all that is held about one person\n"
+        "  intake erase --person ann@example.org       erase one person's personal data (asks first)\n"
         "\nexit status: 0 done, 1 could not complete (mailbox, database or disk), 2 configuration error",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -50,13 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=["jsonl", "csv", "xlsx"], default="jsonl", help="output format (default: %(default)s)"
     )
     exp.add_argument("--output", metavar="PATH", help="write here instead of standard output (xlsx needs a PATH)")
-    exp.add_argument("--exclude-confidential", action="store_true", help="leave out confidential responses")
+    exp.add_argument(
+        "--exclude-confidential",
+        action="store_true",
+        help="the published export: leave out confidential responses, and every respondent's personal data",
+    )
+    exp.add_argument("--include-personal", action="store_true", help="with --exclude-confidential: keep personal data")
 
     rep = sub.add_parser("report", help="the ingestion report: last cycle, totals, what needs a person, results")
     rep.add_argument("--html", metavar="PATH", help="write the full staff report as one self-contained HTML file")
     rep.add_argument(
         "--published", action="store_true", help="the published view: no confidential responses, no personal data"
     )
+    rep.add_argument("--include-personal", action="store_true", help="with --published: keep personal data")
 
     rev = sub.add_parser("review", help="list what needs a person, or correct and clear one response")
     rev.add_argument("reference", nargs="?", help="the response to correct (e.g. CT08-000123)")
@@ -91,7 +99,30 @@ def build_parser() -> argparse.ArgumentParser:
     refile = sub.add_parser("refile", help="file stored messages again (those that failed, or named ones)")
     refile.add_argument("messages", nargs="*", metavar="MESSAGE", help="message numbers, as in the log (#12 or 12)")
     refile.add_argument("--failed", action="store_true", help="every message whose filing failed")
+    _add_personal_data_commands(sub)
     return parser
+
+
+def _add_personal_data_commands(sub) -> None:  # type: ignore[no-untyped-def]
+    person = sub.add_parser("person", help="subject access: every message, response and record about one person")
+    person.add_argument("email", metavar="EMAIL", help="the person's e-mail address")
+    person.add_argument("--name", help="also find forms that give this respondent name")
+    person.add_argument("--export", metavar="DIR", help="write the records and the original messages into DIR")
+
+    erase = sub.add_parser("erase", help="erase the personal data of responses, or of one person (asks first)")
+    erase.add_argument("references", nargs="*", metavar="REF", help="the responses to erase (e.g. CT08-000123)")
+    erase.add_argument("--person", metavar="EMAIL", help="instead: everything held about this address")
+    erase.add_argument("--name", help="with --person: the respondent name given in forms")
+    erase.add_argument(
+        "--redact-text", action="store_true", help="also replace free text naming the person with [erased]"
+    )
+    erase.add_argument(
+        "--yes", action="store_true", help="do not ask (free text is then kept unless --redact-text is given)"
+    )
+    erase.add_argument("--who", default=None, help="who erased it, for the audit trail (default: login name)")
+
+    keep = sub.add_parser("retention", help="show what the [retention] periods remove now; --apply removes it")
+    keep.add_argument("--apply", action="store_true", help="remove what is due now (what `serve` does daily)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -178,12 +209,12 @@ def cmd_export(config: Config, args: argparse.Namespace) -> int:
         print("intake export: --format xlsx needs --output PATH", file=sys.stderr)
         return EXIT_CONFIG
     engine = _engine(config)
+    view = {
+        "exclude_confidential": args.exclude_confidential,
+        "personal": args.include_personal or not args.exclude_confidential,
+    }
     with Session(engine) as session:
-        records = (
-            iter_messages(session)
-            if args.messages
-            else iter_responses(session, config.form, exclude_confidential=args.exclude_confidential)
-        )
+        records = iter_messages(session, **view) if args.messages else iter_responses(session, config.form, **view)
         if args.format == "xlsx":
             n = write_xlsx(records, config.form, args.output)
         elif args.output:
@@ -213,12 +244,14 @@ def cmd_report(config: Config, args: argparse.Namespace) -> int:
                 session,
                 config.form,
                 published=args.published,
+                include_personal=args.include_personal,
                 interval_seconds=config.settings.schedule.interval_seconds,
             )
             Path(args.html).write_text(html, encoding="utf-8")
             log.info("wrote the %sreport to %s", "published " if args.published else "", args.html)
         else:
-            sys.stdout.write(render_text(summarise(session, config.form)))
+            summary = summarise(session, config.form, published=args.published, include_personal=args.include_personal)
+            sys.stdout.write(render_text(summary))
     return EXIT_OK
 
 
@@ -370,6 +403,91 @@ def cmd_refile(config: Config, args: argparse.Namespace) -> int:
     print(f"{len(reset)} message(s) will be filed again by the next cycle (`intake run`).")
     if skipped:
         print(f"Not refiled (unknown, not yet filed, or a response already filed): {', '.join(map(str, skipped))}")
+
+
+def cmd_person(config: Config, args: argparse.Namespace) -> int:
+    from store.personal import Person, find_person
+    from store.subject_access import describe_holdings, export_holdings
+
+    if not _plain_address(args.email, "intake person"):
+        return EXIT_CONFIG
+    with Session(_engine(config)) as session:
+        held = find_person(session, Person(args.email, args.name))
+        sys.stdout.write(describe_holdings(session, held))
+        if args.export:
+            written = export_holdings(session, held, config.form, Path(args.export))
+            print(f"Wrote {len(written)} file(s) to {args.export}")
+    return EXIT_OK
+
+
+def cmd_erase(config: Config, args: argparse.Namespace) -> int:
+    import getpass
+
+    from store.erasure import ErasureError, describe_plan, erase, plan_for_person, plan_for_references
+    from store.personal import Person
+
+    if bool(args.references) == bool(args.person):
+        print("intake erase: give the references to erase, or --person EMAIL (not both)", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.person and not _plain_address(args.person, "intake erase"):
+        return EXIT_CONFIG
+    with Session(_engine(config)) as session:
+        try:
+            if args.person:
+                plan = plan_for_person(session, Person(args.person, args.name))
+            else:
+                plan = plan_for_references(session, args.references)
+        except ErasureError as err:
+            print(f"intake erase: {err}", file=sys.stderr)
+            return EXIT_CONFIG
+        sys.stdout.write(describe_plan(plan))
+        if plan.empty:
+            return EXIT_OK
+        if not (args.yes or _confirm("Erase the personal data listed above?")):
+            print("Nothing erased.")
+            return EXIT_FAILED
+        redact_text = args.redact_text
+        if plan.passages and not (redact_text or args.yes):
+            redact_text = _confirm(
+                f"Also replace the {len(plan.passages)} passage(s) of free text above with [erased]?"
+            )
+        count = erase(session, plan, who=args.who or getpass.getuser(), redact_text=redact_text)
+        kept = len(plan.passages) - count
+        print(f"Erased. {count} passage(s) of free text replaced" + (f", {kept} kept." if kept else "."))
+    return EXIT_OK
+
+
+def _plain_address(value: str, command: str) -> bool:
+    if "@" in value and not any(c in value for c in " \r\n<>,"):
+        return True
+    print(f"{command}: {value!r} is not a plain e-mail address (give a name with --name)", file=sys.stderr)
+    return False
+
+
+def _confirm(question: str) -> bool:
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+def cmd_retention(config: Config, args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from store.retention import apply_retention, describe_retention, plan_retention
+
+    policy = config.retention
+    if not policy.configured:
+        print("No [retention] periods are configured: everything is kept.")
+        return EXIT_OK
+    engine = _engine(config)
+    now = dt.datetime.now(dt.UTC)
+    if args.apply:
+        plan = apply_retention(engine, policy, now)
+    else:
+        with Session(engine) as session:
+            plan = plan_retention(session, policy, now)
+    sys.stdout.write(describe_retention(plan, applied=args.apply))
     return EXIT_OK
 
 
@@ -385,6 +503,9 @@ COMMANDS = {
     "show": cmd_show,
     "original": cmd_original,
     "refile": cmd_refile,
+    "person": cmd_person,
+    "erase": cmd_erase,
+    "retention": cmd_retention,
 }
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ingest.errors import ConfigError
 from parsers.formdef import FormDefinition, FormDefinitionError, load_form
+from store.retention import RetentionPolicy
 
 PASSWORD_ENV = {"mailbox": "INTAKE_MAILBOX_PASSWORD", "smtp": "INTAKE_SMTP_PASSWORD"}
 MAILBOX_SCHEMES = ("imaps://", "imap://", "maildir:")
@@ -122,6 +123,14 @@ class ReportSection(_Section):
         return v
 
 
+class RetentionSection(_Section):
+    """Days each kind of personal data is kept (store/retention.py); unset keeps it for ever."""
+
+    originals_days_after_close: int | None = Field(None, ge=0)
+    acknowledgement_days: int | None = Field(None, ge=0)
+    failed_and_junk_days: int | None = Field(None, ge=0)
+
+
 class Settings(_Section):
     form: FormSection = FormSection()
     mailbox: MailboxSection = MailboxSection()
@@ -131,6 +140,7 @@ class Settings(_Section):
     schedule: ScheduleSection = ScheduleSection()
     limits: LimitsSection = LimitsSection()
     report: ReportSection = ReportSection()
+    retention: RetentionSection = RetentionSection()
 
 
 class Config:
@@ -161,6 +171,17 @@ class Config:
         if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
             return prefix + str(self.path(url[len(prefix) :]))
         return url
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        """The `[retention]` periods, counted from this consultation's closing date."""
+        r = self.settings.retention
+        return RetentionPolicy(
+            closes=self.form.closes,
+            originals_days_after_close=r.originals_days_after_close,
+            acknowledgement_days=r.acknowledgement_days,
+            failed_and_junk_days=r.failed_and_junk_days,
+        )
 
     @staticmethod
     def secret(section: str) -> str | None:

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from ingest.delivery import Delivery
 from parsers.formdef import FormDefinition
+from store.personal import redact_emails
 from store.report_html import render_report
 from store.summary import render_text, summarise
 
@@ -56,7 +57,9 @@ def send_report(
     try:
         delivery.send(msg, from_address, to)
     except Exception as err:  # the report is a convenience; the cycle's work is done and recorded
-        log.warning("could not e-mail the report to %s: %s", ", ".join(to), err)
+        log.warning("could not e-mail the report to %d address(es): %s", len(to), redact_emails(str(err)))
+        log.debug("report recipients: %s", ", ".join(to))
         return False
-    log.info("e-mailed the report to %s", ", ".join(to))
+    log.info("e-mailed the report to %d address(es)", len(to))
+    log.debug("report recipients: %s", ", ".join(to))
     return True

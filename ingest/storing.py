@@ -110,9 +110,9 @@ def _store_one(
     headers, problems = _fitting(_header_facts(fetched.raw))
     try:
         with Session(engine) as session:
-            same = session.exec(
-                select(Message.id).where(Message.content_hash == digest, Message.message_id == headers["message_id"])
-            ).first()
+            # The same bytes (Message-ID included) are the same message, even erased (its Message-ID
+            # is then kept only as a hash) or after a mailbox renumbering gave it a new key.
+            same = session.exec(select(Message.id).where(Message.content_hash == digest)).first()
             if same is not None:
                 log.info("message %s already stored as #%s (mailbox renumbered?)", fetched.key, same)
                 counts.already_stored += 1
@@ -184,6 +184,7 @@ def _header_facts(raw: bytes) -> dict:
     """Message-ID, sender, subject and date for the record; unreadable headers leave them empty."""
     try:
         return asdict(header_facts(raw))
-    except Exception:  # headers from strangers: a record without them is better than no record
-        log.warning("headers could not be read", exc_info=True)
+    except Exception as err:  # headers from strangers: a record without them is better than no record
+        log.warning("headers could not be read (%s); the message is stored without them", type(err).__name__)
+        log.debug("unreadable headers", exc_info=True)
         return {"message_id": None, "sender": None, "envelope_sender": None, "subject": None, "date": None}

@@ -160,7 +160,8 @@ def _read_attachment(att: Attachment, form: FormDefinition, read_one: ReadOne, l
     try:
         return replace(read_one(job, att.data), source_digest=_digest(att.data))
     except Exception as err:  # every reader failure becomes a reason on the response, never a lost message
-        log.warning("could not read attachment %r: %s", att.filename, err)
+        log.warning("could not read a %s attachment (%s)", kind, type(err).__name__)  # no file name: it may be a name
+        log.debug("attachment %r: %s", att.filename, err)
         return _review(kind, att.filename, _reason_for(err), att.data)
 
 

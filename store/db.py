@@ -52,8 +52,9 @@ def is_postgresql(engine_or_url: Engine | str) -> bool:
 def make_engine(url: str) -> Engine:
     """An engine with the settings this service relies on.
 
-    SQLite: WAL, foreign keys, a busy wait. PostgreSQL: a connect timeout, a statement and lock
-    timeout, and TCP keepalives, so a database that hangs or vanishes gives an error, not a stall.
+    SQLite: WAL, foreign keys, a busy wait, secure delete (erased bytes do not linger in free
+    pages). PostgreSQL: a connect timeout, a statement and lock timeout, and TCP keepalives, so a
+    database that hangs or vanishes gives an error, not a stall.
     """
     if url.startswith("sqlite:///") and not url.endswith(":memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +87,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA secure_delete=ON")  # erased and expired bytes are overwritten, not left in free pages
     cur.close()
 
 

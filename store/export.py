@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from parsers.formdef import FormDefinition
 from store.models import Acknowledgement, Message, MessageState, Response
+from store.published import published_message, published_record
 
 
 def _iso(when: dt.datetime | None) -> str | None:
@@ -79,8 +80,9 @@ def message_record(msg: Message, references: list[str], ack: Acknowledgement | N
 
 
 def iter_responses(
-    session: Session, form: FormDefinition, *, exclude_confidential: bool = False
+    session: Session, form: FormDefinition, *, exclude_confidential: bool = False, personal: bool = True
 ) -> Iterator[dict[str, Any]]:
+    """Response records in arrival order; `personal=False` gives the published view (store/published.py)."""
     query = (
         select(Response, Message)
         .join(Message, col(Message.id) == Response.message_pk)
@@ -89,19 +91,30 @@ def iter_responses(
     for resp, msg in session.exec(query):
         if exclude_confidential and resp.confidential:
             continue
-        yield response_record(resp, msg, form)
+        record = response_record(resp, msg, form)
+        yield record if personal else published_record(record)
 
 
-def iter_messages(session: Session) -> Iterator[dict[str, Any]]:
+def iter_messages(
+    session: Session, *, exclude_confidential: bool = False, personal: bool = True
+) -> Iterator[dict[str, Any]]:
+    """Message records by id; `exclude_confidential` leaves out those that brought only confidential
+    responses, `personal=False` gives the published view (store/published.py)."""
     refs: dict[int, list[str]] = {}
+    confidential: set[str] = set()
     for resp in session.exec(select(Response).order_by(col(Response.message_pk), col(Response.seq))):
         refs.setdefault(resp.message_pk, []).append(resp.reference or "")
+        if resp.confidential:
+            confidential.add(resp.reference or "")
     acks = {a.message_pk: a for a in session.exec(select(Acknowledgement))}
     for msg in session.exec(select(Message).order_by(col(Message.id))):
         own = refs.get(msg.id or 0, [])
         if msg.disposition == "duplicate" and msg.duplicate_of is not None:
             own = refs.get(msg.duplicate_of, [])
-        yield message_record(msg, own, acks.get(msg.id or 0))
+        if exclude_confidential and own and set(own) <= confidential:
+            continue
+        record = message_record(msg, own, acks.get(msg.id or 0))
+        yield record if personal else published_message(record)
 
 
 def write_jsonl(records: Iterator[dict[str, Any]], out: IO[str]) -> int:

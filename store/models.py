@@ -65,6 +65,11 @@ class Message(SQLModel, table=True):
     # Filing attempts that ended in an unexpected error; after a few the message is `failed`.
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+    # personal data (store/erasure.py, store/retention.py): raw is b"" once removed
+    raw_removed_at: dt.datetime | None = None
+    raw_removed_why: str | None = None  # "retention" or "erasure"
+    erased_at: dt.datetime | None = None
+    erased_by: str | None = None
 
 
 class Response(SQLModel, table=True):
@@ -95,6 +100,8 @@ class Response(SQLModel, table=True):
     fingerprint: str = Field(index=True, max_length=64)
     filed_at: dt.datetime = Field(default_factory=utcnow)
     reviewed_at: dt.datetime | None = None
+    erased_at: dt.datetime | None = None  # respondent fields removed (store/erasure.py)
+    erased_by: str | None = None
 
 
 class Acknowledgement(SQLModel, table=True):
@@ -118,6 +125,8 @@ class Acknowledgement(SQLModel, table=True):
     failed_at: dt.datetime | None = None
     # A failure `intake acks --retry` may try again (gave up after retries), unlike a refusal.
     retry_allowed: bool = False
+    raw_removed_at: dt.datetime | None = None  # raw and to_address gone: retention or erasure
+    erased_at: dt.datetime | None = None
 
 
 class AuditEntry(SQLModel, table=True):

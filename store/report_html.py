@@ -5,7 +5,8 @@ can never disagree with the JSONL export. The figures are pure functions of thos
 are inline SVG whose geometry is computed here and drawn by the template, so no respondent text is
 ever marked safe, and the page needs no JavaScript. `published=True` gives the view fit to publish:
 confidential responses are left out of every figure and list, and names and e-mail addresses out of
-every list.
+every list; unless `include_personal`, the records themselves are the published ones
+(store/published.py), so no respondent's name, address or e-mail reaches the page at all.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from parsers.formdef import FormDefinition
 from store.campaigns import Campaign, find_campaigns, opening_words, response_words
 from store.export import iter_messages, iter_responses
 from store.models import Acknowledgement, AckStatus, Cycle, Message
+from store.published import published_message
 
 log = logging.getLogger(__name__)
 
@@ -328,17 +330,21 @@ def gather(
     form: FormDefinition,
     *,
     published: bool = False,
+    include_personal: bool = False,
     now: dt.datetime | None = None,
     interval_seconds: float = 300,
 ) -> ReportData:
     """Read the export records once and compute every figure of the report from them."""
     now = _aware(now) or dt.datetime.now(dt.UTC)
-    everything = list(iter_responses(session, form))
+    withheld = published and not include_personal
+    everything = list(iter_responses(session, form, personal=not withheld))
     confidential = {r["reference"] for r in everything if r["confidential"]}
     responses = [r for r in everything if not (published and r["confidential"])]
     messages = _with_cycles(list(iter_messages(session)), _message_cycles(session))
     if published:
         messages = [(m, c) for m, c in messages if not _only_confidential(m, confidential)]
+    if withheld:
+        messages = [(published_message(m), c) for m, c in messages]
     last_cycle = session.exec(select(Cycle).order_by(col(Cycle.id).desc())).first()
     return ReportData(
         form=form,
@@ -439,9 +445,17 @@ def render_report(
     form: FormDefinition,
     *,
     published: bool = False,
+    include_personal: bool = False,
     now: dt.datetime | None = None,
     interval_seconds: float = 300,
 ) -> str:
     """The report as one self-contained HTML page (inline CSS and SVG, no scripts)."""
-    data = gather(session, form, published=published, now=now, interval_seconds=interval_seconds)
+    data = gather(
+        session,
+        form,
+        published=published,
+        include_personal=include_personal,
+        now=now,
+        interval_seconds=interval_seconds,
+    )
     return environment().get_template("report.html.j2").render(d=data, kind_labels=KIND_LABELS)

@@ -237,7 +237,7 @@ def describe_response(session: Session, form: FormDefinition, reference: str) ->
     assert msg is not None
     ack = session.exec(select(Acknowledgement).where(Acknowledgement.message_pk == msg.id)).first()
     rec = response_record(resp, msg, form)
-    lines = _provenance(rec, msg, ack) + _respondent(rec, form) + _answers(rec, form)
+    lines = _provenance(rec, msg, ack) + _removals(resp, msg) + _respondent(rec, form) + _answers(rec, form)
     lines += _audit_lines(audit_trail(session, resp))
     return "\n".join(lines) + "\n"
 
@@ -257,6 +257,15 @@ def _provenance(rec: dict[str, Any], msg: Message, ack: Acknowledgement | None) 
     if rec["review_reasons"]:
         lines.append("  Needs review because:")
         lines += [f"    - {reason}" for reason in rec["review_reasons"]]
+    return lines
+
+
+def _removals(resp: Response, msg: Message) -> list[str]:
+    lines = []
+    if resp.erased_at is not None:
+        lines.append(f"  Erased:          {resp.erased_at:%Y-%m-%d %H:%M} UTC by {resp.erased_by or '?'}")
+    if msg.raw_removed_at is not None:
+        lines.append(f"  Original:        removed {msg.raw_removed_at:%Y-%m-%d} ({msg.raw_removed_why or '?'})")
     return lines
 
 
@@ -314,6 +323,16 @@ def original_files(session: Session, reference: str) -> list[tuple[str, bytes]]:
     resp = find_response(session, reference)
     msg = session.get(Message, resp.message_pk)
     assert msg is not None
+    if msg.raw_removed_at is not None:
+        why = msg.raw_removed_why or "removal"
+        raise ReviewError(f"the original of {reference} was removed on {msg.raw_removed_at:%Y-%m-%d} ({why})")
+    return message_files(msg)
+
+
+def message_files(msg: Message) -> list[tuple[str, bytes]]:
+    """One stored message's files (`message.eml` and its attachments); none once its bytes are removed."""
+    if msg.raw_removed_at is not None or not msg.raw:
+        return []
     parsed = email.message_from_bytes(msg.raw, policy=policy.default)
     files = [("message.eml", bytes(msg.raw))]
     taken = {"message.eml"}

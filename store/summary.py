@@ -27,17 +27,24 @@ class Summary:
     acknowledgements: Counter = field(default_factory=Counter)
     failed_messages: list[dict[str, Any]] = field(default_factory=list)
     last_cycle: Cycle | None = None
+    published: bool = False
 
 
-def summarise(session: Session, form: FormDefinition) -> Summary:
-    s = Summary()
-    for m in iter_messages(session):
+def summarise(
+    session: Session, form: FormDefinition, *, published: bool = False, include_personal: bool = False
+) -> Summary:
+    """The report's figures; `published` leaves out confidential responses and, unless `include_personal`,
+    uses the published records (store/published.py), as the HTML report's published view does."""
+    s = Summary(published=published)
+    personal = include_personal or not published
+    responses = list(iter_responses(session, form, exclude_confidential=published, personal=personal))
+    for m in iter_messages(session, exclude_confidential=published, personal=personal):
         s.messages += 1
         s.dispositions[m["disposition"] or "not yet filed"] += 1
         s.acknowledgements[m["acknowledgement"]["status"] or "none"] += 1
         if m["disposition"] == "failed":
             s.failed_messages.append(m)
-    for r in iter_responses(session, form):
+    for r in responses:
         s.responses += 1
         s.late += bool(r["late"])
         if r["status"] == "filed":
@@ -70,10 +77,16 @@ def render_text(s: Summary) -> str:
     if s.needs_review:
         lines += ["", "Needs a person:"]
         for r in s.needs_review:
-            lines.append(f"  {r['reference']}  {r['sender'] or '?'}  {r['source']['filename'] or r['source']['kind']}")
+            source = r["source"]["filename"] or r["source"]["kind"]
+            lines.append(
+                f"  {r['reference']}  {source}"
+                if s.published
+                else f"  {r['reference']}  {r['sender'] or '?'}  {source}"
+            )
             lines.extend(f"      - {reason}" for reason in r["review_reasons"])
     if s.failed_messages:
         lines += ["", "Messages that could not be read:"]
         for m in s.failed_messages:
-            lines.append(f"  {m['message_id'] or '(no Message-ID)'}  {m['sender'] or '?'}: {'; '.join(m['problems'])}")
+            who = "" if s.published else f"{m['message_id'] or '(no Message-ID)'}  {m['sender'] or '?'}: "
+            lines.append(f"  {who}{'; '.join(m['problems'])}")
     return "\n".join(lines) + "\n"

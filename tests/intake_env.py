@@ -70,6 +70,18 @@ def mailbox_config(tmp: Path, dovecot, smtp, messages: list[bytes], *, database_
     )
 
 
+def write_local_config(directory: Path, *, database_url: str | None = None, extra: str = "") -> Path:
+    """A config.toml for a Maildir in `directory/mail`, an outbox folder and (by default) SQLite there."""
+    mailbox.Maildir(directory / "mail", create=True)
+    return write_config(
+        directory,
+        mailbox_url=f"maildir:{directory / 'mail'}",
+        smtp_url=f"outbox:{directory / 'outbox'}",
+        database_url=database_url or f"sqlite:///{directory / 'intake.db'}",
+        extra=extra,
+    )
+
+
 def run_intake(config: Path, *args: str) -> int:
     """Run the CLI in this process (fast); for crash tests use `run_intake_process`."""
     return intake_main(["--config", str(config), *args])
