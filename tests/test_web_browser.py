@@ -90,6 +90,7 @@ def test_review_a_response_in_the_browser(server: str, browser: webdriver.Chrome
     assert browser.current_url == f"{server}/review"
     row = browser.find_element(By.CSS_SELECTOR, f'tr[data-reference="{QUEUED}"]')
     assert "Question 3: two boxes are marked" in row.text
+    full_page_screenshot(browser, SCREENSHOTS / "review-queue.png")
     assert "<script>alert(1)</script>" in row.text  # the hostile name, shown as text
 
     row.find_element(By.LINK_TEXT, QUEUED).click()
@@ -106,7 +107,7 @@ def test_review_a_response_in_the_browser(server: str, browser: webdriver.Chrome
     shot = SCREENSHOTS / "response-page.png"
     full_page_screenshot(browser, shot)
     with capsys.disabled():
-        print(f"\nscreenshot of the response page: {shot}")
+        print(f"\nscreenshot of the response page: {shot} (and review-queue.png, response-page-after-review.png)")
 
     browser.find_element(By.CSS_SELECTOR, "label[for='q1-choice-2']").click()  # Agree (item 2, after "Not marked")
     assert browser.find_element(By.ID, "q1-choice-2").is_selected()

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from argon2 import PasswordHasher
 from builders.store_rows import populate
 from flask import Flask
 from flask.testing import FlaskClient
@@ -18,6 +19,11 @@ from ingest.web import auth
 from ingest.web.app import create_app
 from store.db import make_engine, upgrade
 from store.models import Response as ResponseRow
+
+# The tests hash with argon2id's cheapest parameters: the defaults cost about half a second a hash
+# on a busy 2-core machine, and every test adds three users and signs in.
+auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+auth._DUMMY_HASH = auth._hasher.hash("not anyone's password")
 
 PASSWORD = "correct horse battery staple"
 USERS = {"vera": "viewer", "rev": "reviewer", "ada": "admin"}
