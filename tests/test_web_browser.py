@@ -53,6 +53,7 @@ def browser() -> Iterator[webdriver.Chrome]:
     assert driver_path and chromium, "the browser tests need Debian's chromium and chromium-driver"
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
@@ -100,6 +101,9 @@ def test_review_a_response_in_the_browser(server: str, browser: webdriver.Chrome
     assert "<script>document.title='owned'</script>" in browser.find_element(By.ID, "q2-comment").get_attribute("value")
     assert "<script>alert(1)</script>" in browser.find_element(By.ID, "q1-comment").get_attribute("value")
     assert not browser.find_elements(By.CSS_SELECTOR, "main script, main img")
+    assert browser.execute_script("return document.body.classList.contains('govuk-frontend-supported')")
+    problems = [e["message"] for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+    assert not problems, problems  # no CSP violation, no missing asset, no script error
     question3 = browser.find_element(By.ID, "question-q3")
     assert "Question 3: two boxes are marked" in question3.find_element(By.CLASS_NAME, "govuk-warning-text").text
     assert "message.eml" in browser.find_element(By.ID, "files").text
@@ -152,3 +156,14 @@ def test_keyboard_skip_link_and_error_summary(server: str, browser: webdriver.Ch
     assert browser.switch_to.active_element.get_attribute("id") == "error-summary"  # govuk-frontend moved focus
     summary.find_element(By.LINK_TEXT, "Enter your user name").click()
     assert browser.switch_to.active_element.get_attribute("id") == "name"
+
+
+def test_a_viewer_sees_the_report_and_its_styles_pass_the_csp(server: str, browser: webdriver.Chrome) -> None:
+    sign_in(browser, server, "vera")
+    assert browser.current_url == f"{server}/report"
+    assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#navigation a")] == ["Report"]
+    browser.find_element(By.ID, "full-report").click()
+    heading = browser.find_element(By.CSS_SELECTOR, "section#intake h2")
+    assert heading.value_of_css_property("border-bottom-style") == "solid"  # the report's own <style> applied
+    problems = [e["message"] for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+    assert not problems, problems

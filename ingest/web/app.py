@@ -28,7 +28,8 @@ from store.report_html import environment as report_environment
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-PUBLIC_ENDPOINTS = {"views.login", "static", "views.assets"}
+ASSET_ENDPOINTS = {"static", "views.assets", "views.favicon"}
+PUBLIC_ENDPOINTS = {"views.login", *ASSET_ENDPOINTS}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
@@ -101,7 +102,7 @@ def _open_db() -> None:
 
     g.db = Session(current_app.extensions["intake"]["engine"])
     g.user = None
-    if request.endpoint in ("static", "views.assets"):
+    if request.endpoint in ASSET_ENDPOINTS:
         return
     token = session.get("sid")
     if isinstance(token, str):
@@ -156,7 +157,7 @@ def _security_headers(response: WsgiResponse) -> WsgiResponse:
     }
     if current_app.extensions["intake"]["https"]:
         headers["Strict-Transport-Security"] = "max-age=31536000"
-    if request.endpoint not in ("static", "views.assets"):
+    if request.endpoint not in ASSET_ENDPOINTS:
         headers["Cache-Control"] = "no-store"  # every page but the shipped assets can hold personal data
         headers["Pragma"] = "no-cache"
     response.headers.update(headers)

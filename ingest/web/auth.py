@@ -144,6 +144,7 @@ def sign_in(session: Session, name: str, password: str, client: str, now: dt.dat
     session.add(user)
     session.exec(delete(SignInAttempt).where(col(SignInAttempt.name) == name))  # type: ignore[call-overload]
     session.commit()
+    log.info("%s signed in from %s", name, client)
     return SignIn(user)
 
 

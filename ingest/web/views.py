@@ -76,6 +76,12 @@ def assets(name: str) -> Response:
     return send_from_directory(HERE / "static" / "assets", name, max_age=86400)
 
 
+@bp.route("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for it on pages that name none (the full report)."""
+    return send_from_directory(HERE / "static" / "assets" / "images", "favicon.ico", max_age=86400)
+
+
 # ---- signing in and out ------------------------------------------------------------------------
 
 
