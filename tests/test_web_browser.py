@@ -162,6 +162,7 @@ def test_a_viewer_sees_the_report_and_its_styles_pass_the_csp(server: str, brows
     sign_in(browser, server, "vera")
     assert browser.current_url == f"{server}/report"
     assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#navigation a")] == ["Report"]
+    full_page_screenshot(browser, SCREENSHOTS / "report.png")
     browser.find_element(By.ID, "full-report").click()
     heading = browser.find_element(By.CSS_SELECTOR, "section#intake h2")
     assert heading.value_of_css_property("border-bottom-style") == "solid"  # the report's own <style> applied
