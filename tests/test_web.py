@@ -24,7 +24,7 @@ from web_env import PASSWORD, QUEUED, Web, csrf_of, make_web, rewrite, sign_in, 
 from ingest.config import load_config
 from ingest.errors import ConfigError
 from ingest.web import auth
-from ingest.web.app import create_app
+from ingest.web.app import create_app, exposure_warning
 from store.db import make_engine, upgrade
 from store.models import AuditEntry, Response, SignInAttempt, User
 from store.summary import summarise
@@ -415,6 +415,15 @@ def test_web_config_is_checked(tmp_path) -> None:
         with pytest.raises(ConfigError, match=re.escape(key)):
             load_config(web.config_path)
         web.config_path.write_text(web.config_path.read_text().rsplit("\n[web]", 1)[0])
+
+
+@pytest.mark.parametrize(
+    ("web_section", "warned"),
+    [("", False), ('host = "0.0.0.0"', True), ('host = "0.0.0.0"\nbase_url = "https://intake.example.gov.uk"', False)],
+)
+def test_serving_beyond_loopback_without_https_is_warned_about(tmp_path, web_section: str, warned: bool) -> None:
+    web = make_web(tmp_path, extra=f"[web]\n{web_section}\n")
+    assert (exposure_warning(web.config) is not None) == warned
 
 
 def test_secret_key_from_file_or_environment(tmp_path, monkeypatch) -> None:

@@ -164,12 +164,26 @@ def _security_headers(response: WsgiResponse) -> WsgiResponse:
     return response
 
 
+def exposure_warning(config: Config) -> str | None:
+    """A warning when passwords and personal data would cross the network unencrypted."""
+    web = config.settings.web
+    loopback = web.host in ("127.0.0.1", "::1", "localhost")
+    if loopback or base_url(config).startswith("https://"):
+        return None
+    return (
+        f"[web] host {web.host} is reachable from other machines but base_url is not https: "
+        "put a TLS-terminating proxy in front and set base_url to its https:// address"
+    )
+
+
 def serve(config: Config, engine: Engine) -> int:
     """Serve the staff pages with waitress until SIGINT/SIGTERM."""
     from waitress import serve as waitress_serve
 
     web = config.settings.web
     app = create_app(config, engine)
+    if warning := exposure_warning(config):
+        log.warning("%s", warning)
     log.info("staff pages at %s (listening on %s:%d)", base_url(config), web.host, web.port)
     waitress_serve(app, host=web.host, port=web.port, threads=web.threads, ident="intake")
     return 0
