@@ -78,6 +78,7 @@ def test_message_text_is_the_plain_body_or_the_html_source() -> None:
     html_only.set_content(f"<p>{HOSTILE}</p>", subtype="html")
     assert HOSTILE in message_text(bytes(html_only))  # shown as text by the autoescaping template
     assert message_text(b"Subject: no body\r\n\r\n") == ""
+    assert message_text(bytes(msg), limit=5) == "My an\n\n[… cut here: download message.eml for the whole message]"
 
 
 def test_passwords_are_argon2id_and_rehashed_when_the_parameters_grow(tmp_path, monkeypatch) -> None:

@@ -17,6 +17,8 @@ from parsers.formdef import FormDefinition
 QUESTION_REASON = re.compile(r"^Question (\d+)\b[:,]?\s*")
 RESPONDENT_REASON = re.compile(r"^Respondent\b", re.IGNORECASE)
 YES, NO = "true", "false"
+TEXT_SHOWN = 100_000  # characters of the original message shown in the page; the download has it all
+CUT_NOTE = "\n\n[… cut here: download message.eml for the whole message]"
 Record = Mapping[str, Any]
 
 
@@ -74,8 +76,14 @@ def place_reasons(reasons: list[str], form: FormDefinition) -> PlacedReasons:
     return placed
 
 
-def message_text(raw: bytes) -> str:
-    """The readable text of the original message: its plain-text body, else its HTML source as text."""
+def message_text(raw: bytes, limit: int = TEXT_SHOWN) -> str:
+    """The readable text of the original message (its plain-text body, else its HTML source as
+    text), cut at `limit` characters so a huge message cannot make a huge page."""
+    text = _body_text(raw)
+    return text if len(text) <= limit else text[:limit] + CUT_NOTE
+
+
+def _body_text(raw: bytes) -> str:
     parsed = email.message_from_bytes(raw, policy=policy.default)
     body = parsed.get_body(preferencelist=("plain", "html"))  # type: ignore[attr-defined]
     if body is None:
