@@ -19,6 +19,8 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 from waitress.server import create_server
 from web_env import PASSWORD, QUEUED, Web, make_web, rewrite, stored
 
@@ -70,6 +72,11 @@ def sign_in(browser: webdriver.Chrome, base: str, name: str = "rev") -> None:
     browser.find_element(By.ID, "navigation")
 
 
+def arrived_at(browser: webdriver.Chrome, url: str) -> None:
+    """Wait until the browser has followed the form or link to `url` (a submit returns before the next page)."""
+    WebDriverWait(browser, 15).until(expected_conditions.url_to_be(url))
+
+
 def no_alert(browser: webdriver.Chrome) -> bool:
     try:
         browser.switch_to.alert.dismiss()
@@ -88,14 +95,14 @@ def full_page_screenshot(browser: webdriver.Chrome, path: Path) -> None:
 
 def test_review_a_response_in_the_browser(server: str, browser: webdriver.Chrome, hostile_web: Web, capsys) -> None:
     sign_in(browser, server)
-    assert browser.current_url == f"{server}/review"
+    arrived_at(browser, f"{server}/review")
     row = browser.find_element(By.CSS_SELECTOR, f'tr[data-reference="{QUEUED}"]')
     assert "Question 3: two boxes are marked" in row.text
     full_page_screenshot(browser, SCREENSHOTS / "review-queue.png")
     assert "<script>alert(1)</script>" in row.text  # the hostile name, shown as text
 
     row.find_element(By.LINK_TEXT, QUEUED).click()
-    assert browser.current_url == f"{server}/responses/{QUEUED}"
+    arrived_at(browser, f"{server}/responses/{QUEUED}")
     assert browser.title.startswith(QUEUED) and no_alert(browser)
     assert browser.find_element(By.ID, "respondent-name").get_attribute("value") == HOSTILE
     assert "<script>document.title='owned'</script>" in browser.find_element(By.ID, "q2-comment").get_attribute("value")
@@ -117,7 +124,7 @@ def test_review_a_response_in_the_browser(server: str, browser: webdriver.Chrome
     assert browser.find_element(By.ID, "q1-choice-2").is_selected()
     browser.find_element(By.ID, "save-done").click()
 
-    assert browser.current_url == f"{server}/review"
+    arrived_at(browser, f"{server}/review")
     assert "it has left the review queue" in browser.find_element(By.ID, "flash").text
     assert not browser.find_elements(By.CSS_SELECTOR, f'tr[data-reference="{QUEUED}"]')
     assert "Nothing needs review" in browser.find_element(By.ID, "queue-empty").text
@@ -160,7 +167,7 @@ def test_keyboard_skip_link_and_error_summary(server: str, browser: webdriver.Ch
 
 def test_a_viewer_sees_the_report_and_its_styles_pass_the_csp(server: str, browser: webdriver.Chrome) -> None:
     sign_in(browser, server, "vera")
-    assert browser.current_url == f"{server}/report"
+    arrived_at(browser, f"{server}/report")
     assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#navigation a")] == ["Report"]
     full_page_screenshot(browser, SCREENSHOTS / "report.png")
     browser.find_element(By.ID, "full-report").click()
