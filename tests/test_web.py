@@ -112,6 +112,10 @@ def test_wait_doubles_and_ends(web: Web) -> None:
         assert auth.seconds_to_wait(s, "rev", "10.0.0.9", now - dt.timedelta(seconds=4)) == 2
         assert auth.sign_in(s, "rev", PASSWORD, "10.0.0.9", now=now).user is not None
         assert not s.exec(select(SignInAttempt).where(SignInAttempt.name == "rev")).all()
+        later = now + auth.FAILURE_WINDOW + dt.timedelta(seconds=1)
+        assert auth.sign_in(s, "ada", "guess", "10.0.0.1", now=now).user is None
+        assert auth.sign_in(s, "ada", "guess again", "10.0.0.1", now=later).user is None
+        assert s.exec(select(SignInAttempt.at)).all() == [later]  # the old one forgotten
 
 
 def test_sign_out_and_disabling_end_the_session_on_the_server(web: Web) -> None:

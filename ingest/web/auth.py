@@ -134,6 +134,7 @@ def sign_in(session: Session, name: str, password: str, client: str, now: dt.dat
         return SignIn(None, wait)
     user = session.exec(select(User).where(User.name == name)).first()
     if not _verify(user.password_hash if user else _DUMMY_HASH, password) or user is None or user.disabled:
+        _forget_old(session, now)
         session.add(SignInAttempt(at=now, name=name, client=client))
         session.commit()
         log.warning("failed sign-in for %r from %s", name, client)
@@ -143,9 +144,16 @@ def sign_in(session: Session, name: str, password: str, client: str, now: dt.dat
     user.last_sign_in_at = now
     session.add(user)
     session.exec(delete(SignInAttempt).where(col(SignInAttempt.name) == name))  # type: ignore[call-overload]
+    _forget_old(session, now)
     session.commit()
     log.info("%s signed in from %s", name, client)
     return SignIn(user)
+
+
+def _forget_old(session: Session, now: dt.datetime) -> None:
+    """Drop failures that no longer count and sessions past their absolute lifetime, so neither table grows."""
+    session.exec(delete(SignInAttempt).where(col(SignInAttempt.at) < now - FAILURE_WINDOW))  # type: ignore[call-overload]
+    session.exec(delete(WebSession).where(col(WebSession.created_at) < now - ABSOLUTE_TIMEOUT))  # type: ignore[call-overload]
 
 
 def _verify(password_hash: str, password: str) -> bool:
