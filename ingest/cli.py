@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     refile.add_argument("messages", nargs="*", metavar="MESSAGE", help="message numbers, as in the log (#12 or 12)")
     refile.add_argument("--failed", action="store_true", help="every message whose filing failed")
     _add_personal_data_commands(sub)
+    _add_staff_web_parsers(sub)
     return parser
 
 
@@ -123,6 +124,20 @@ def _add_personal_data_commands(sub) -> None:  # type: ignore[no-untyped-def]
 
     keep = sub.add_parser("retention", help="show what the [retention] periods remove now; --apply removes it")
     keep.add_argument("--apply", action="store_true", help="remove what is due now (what `serve` does daily)")
+
+
+def _add_staff_web_parsers(sub: argparse._SubParsersAction) -> None:
+    """`intake web` and `intake user` (the staff pages and their accounts)."""
+    sub.add_parser("web", help="serve the staff pages (report, review queue, corrections, exports) behind a sign-in")
+    user = sub.add_parser("user", help="manage the staff accounts of `intake web`")
+    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = user_sub.add_parser("add", help="add a user; the password is read from standard input, never an argument")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["viewer", "reviewer", "admin"], help="what the user may do")
+    add.add_argument("--one-time", action="store_true", help="make the user choose a new password at the first sign-in")
+    user_sub.add_parser("list", help="list the users, their roles and whether they are disabled")
+    disable = user_sub.add_parser("disable", help="disable a user and end their sessions")
+    disable.add_argument("name")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -507,6 +522,54 @@ COMMANDS = {
     "erase": cmd_erase,
     "retention": cmd_retention,
 }
+
+
+def cmd_web(config: Config, args: argparse.Namespace) -> int:
+    from ingest.web.app import serve
+
+    return serve(config, _engine(config))
+
+
+def cmd_user(config: Config, args: argparse.Namespace) -> int:
+    from ingest.web import auth
+
+    with Session(_engine(config)) as session:
+        try:
+            if args.user_command == "add":
+                user = auth.add_user(session, args.name, args.role, _read_password(), must_change=args.one_time)
+                print(f"{user.name}: added as {user.role}")
+            elif args.user_command == "disable":
+                print(f"{auth.disable_user(session, args.name).name}: disabled, signed out everywhere")
+            else:
+                for u in auth.list_users(session):
+                    state = "disabled" if u.disabled else "active"
+                    last = f"{u.last_sign_in_at:%Y-%m-%d %H:%M}" if u.last_sign_in_at else "never signed in"
+                    print(f"{u.name:24s} {u.role:9s} {state:9s} {last}")
+        except auth.AccountError as err:
+            print(f"intake user: {err}", file=sys.stderr)
+            return EXIT_CONFIG
+    return EXIT_OK
+
+
+def _read_password() -> str:
+    """The new password from standard input: asked twice on a terminal, else its first line."""
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != first:
+            raise _account_error("the two passwords are not the same")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _account_error(message: str) -> Exception:
+    from ingest.web.auth import AccountError
+
+    return AccountError(message)
+
+
+COMMANDS.update(web=cmd_web, user=cmd_user)
 
 if __name__ == "__main__":
     sys.exit(main())

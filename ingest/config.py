@@ -20,6 +20,7 @@ from parsers.formdef import FormDefinition, FormDefinitionError, load_form
 from store.retention import RetentionPolicy
 
 PASSWORD_ENV = {"mailbox": "INTAKE_MAILBOX_PASSWORD", "smtp": "INTAKE_SMTP_PASSWORD"}
+WEB_SECRET_ENV = "INTAKE_WEB_SECRET_KEY"
 MAILBOX_SCHEMES = ("imaps://", "imap://", "maildir:")
 SMTP_SCHEMES = ("smtps://", "smtp://", "outbox:")
 DATABASE_SCHEMES = ("sqlite://", "postgresql")
@@ -131,6 +132,28 @@ class RetentionSection(_Section):
     failed_and_junk_days: int | None = Field(None, ge=0)
 
 
+class WebSection(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    base_url: str = ""
+    secret_key_file: str = ""
+    threads: int = Field(4, ge=1, le=64)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        if v and (not v.startswith(("http://", "https://")) or any(c in v for c in " \r\n\"'<>")):
+            raise ValueError("must be empty or an http:// or https:// address")
+        return v.rstrip("/")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        if not v or any(c in v for c in " /\r\n"):
+            raise ValueError("must be a host name or an IP address")
+        return v
+
+
 class Settings(_Section):
     form: FormSection = FormSection()
     mailbox: MailboxSection = MailboxSection()
@@ -141,6 +164,7 @@ class Settings(_Section):
     limits: LimitsSection = LimitsSection()
     report: ReportSection = ReportSection()
     retention: RetentionSection = RetentionSection()
+    web: WebSection = WebSection()
 
 
 class Config:

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(dovecot-imapd libreoffice-writer-nogui chromium poppler-utils openssl fonts-dejavu-core python3-venv)
+DEBIAN_PACKAGES=(dovecot-imapd libreoffice-writer-nogui chromium chromium-driver poppler-utils openssl fonts-dejavu-core python3-venv)
 
 log() { printf 'install-test-deps: %s\n' "$*" >&2; }
 

@@ -2,7 +2,8 @@
 
 Uses the test suite's fixture builders, so the demo mail is made from the form definition exactly
 as the tests' mail is: Word forms filled in several ways, a fillable PDF, answers in an e-mail body,
-an out-of-office reply, a bounce and a question for the team.
+an out-of-office reply, a bounce, a letter instead of the form (for the review queue) and a
+question for the team.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from builders.docx_forms import build_docx, sample_reading  # noqa: E402
+from builders.docx_forms import build_docx, build_letter_docx, sample_reading  # noqa: E402
 from builders.mail import DOCX_TYPE, bounce, build_message, out_of_office  # noqa: E402
 from builders.pdf_forms import build_acroform_pdf  # noqa: E402
 
@@ -38,6 +39,19 @@ def sample_messages(count: int) -> list[bytes]:
         out.append(build_message(sender=sender, attachments=[attachment]))
     out.append(out_of_office())
     out.append(bounce())
+    letter = (
+        "Dear Sir or Madam,\n\nI write as head teacher of Exampleton Primary School. We welcome the "
+        "guidance, but it says too little about how schools take part in the Children's Trust Board.\n\n"
+        "Yours faithfully,\nSam Patel"
+    )
+    out.append(
+        build_message(
+            sender="Sam Patel <head@exampleton-primary.example.org>",
+            subject="Children's Trusts consultation",
+            body="Please find our school's response attached.\n",
+            attachments=[("Our response.docx", DOCX_TYPE, build_letter_docx(letter))],
+        )
+    )  # a letter, not the form: it goes to the review queue, for the staff pages to show
     out.append(
         build_message(
             sender="Ann Lee <ann.lee@example.com>",

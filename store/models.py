@@ -147,3 +147,46 @@ class ServiceState(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=100)
     value: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+# ---- staff sign-in for `intake web` (ingest/web) ---------------------------------------------
+
+
+class Role:
+    VIEWER = "viewer"  # the report
+    REVIEWER = "reviewer"  # also the queue, responses, corrections, originals and exports
+    ADMIN = "admin"  # also the users page
+    ALL = (VIEWER, REVIEWER, ADMIN)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=100)
+    role: str = Role.VIEWER
+    password_hash: str = Field(sa_column=Column(Text, nullable=False))
+    must_change_password: bool = False
+    disabled: bool = False
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    last_sign_in_at: dt.datetime | None = None
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser: the cookie holds a random token, this row its SHA-256, so signing out ends it."""
+
+    __tablename__ = "web_sessions"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(index=True, unique=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    last_seen_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class SignInAttempt(SQLModel, table=True):
+    """Failed sign-ins, by the name tried and the client, for slowing down guessing."""
+
+    __tablename__ = "sign_in_failures"
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, index=True)
+    name: str = Field(index=True, max_length=100)
+    client: str = Field(index=True, max_length=100)
