@@ -418,6 +418,7 @@ def cmd_refile(config: Config, args: argparse.Namespace) -> int:
     print(f"{len(reset)} message(s) will be filed again by the next cycle (`intake run`).")
     if skipped:
         print(f"Not refiled (unknown, not yet filed, or a response already filed): {', '.join(map(str, skipped))}")
+    return EXIT_OK
 
 
 def cmd_person(config: Config, args: argparse.Namespace) -> int:
