@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import Engine, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from ingest.failpoints import failpoint
@@ -105,9 +105,39 @@ def _move(source: MailSource, engine: Engine, keys: Sequence[str]) -> None:
 def _store_one(
     engine: Engine, fetched: FetchedMessage, cycle_id: int | None, max_bytes: int, counts: StoreCounts
 ) -> bool:
-    """Commit one message; False when it was stored before (another key, or another worker)."""
+    """Commit one message; False when it was stored before (another key, or another worker).
+
+    Per-message boundary: header values the database refuses (`DataError`) are the message's
+    fault, so it is stored again without them, with the reason; any other database error stops
+    the step, and the message stays in the mailbox for the next cycle.
+    """
     digest = content_hash(fetched.raw)
     headers, problems = _fitting(_header_facts(fetched.raw))
+    try:
+        return _insert(engine, fetched, digest, headers, problems, cycle_id, max_bytes, counts)
+    except DataError as err:
+        log.warning("headers of %s refused by the database (%s); storing it without them", fetched.key,
+                    type(getattr(err, "orig", err)).__name__)  # fmt: skip
+        bare = dict.fromkeys(headers)
+        problems = [*problems, "its headers could not be recorded: the database refused them"]
+        try:
+            return _insert(engine, fetched, digest, bare, problems, cycle_id, max_bytes, counts)
+        except SQLAlchemyError as again:
+            raise database_unavailable(again, f"storing {fetched.key}") from again
+    except SQLAlchemyError as err:
+        raise database_unavailable(err, f"storing {fetched.key}") from err
+
+
+def _insert(
+    engine: Engine,
+    fetched: FetchedMessage,
+    digest: str,
+    headers: dict,
+    problems: list[str],
+    cycle_id: int | None,
+    max_bytes: int,
+    counts: StoreCounts,
+) -> bool:
     try:
         with Session(engine) as session:
             # The same bytes (Message-ID included) are the same message, even erased (its Message-ID
@@ -132,8 +162,6 @@ def _store_one(
             counts.already_stored += 1
             return False
         raise
-    except SQLAlchemyError as err:
-        raise database_unavailable(err, f"storing {fetched.key}") from err
 
 
 def _message_row(

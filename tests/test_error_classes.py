@@ -127,3 +127,30 @@ def test_sigterm_to_the_process_group_does_not_kill_the_reader_in_hand(tmp_path)
     assert run_intake(inst.config, "run") == 0
     (response,) = export(inst.config, inst_root)
     assert response["status"] == "filed", response["review_reasons"]
+
+
+def test_a_header_the_database_refuses_is_the_messages_fault_not_the_cycles(pg_url, tmp_path, monkeypatch):
+    """Without the clipping, PostgreSQL refuses a 1,200-character Message-ID: the message is still
+    stored (without its headers, saying why) and the mail after it is taken in."""
+    import mailbox
+
+    from builders import hostile_mail
+
+    import ingest.storing
+
+    monkeypatch.setattr(ingest.storing, "COLUMN_LIMITS", {})
+    config = write_config(
+        tmp_path,
+        mailbox_url=f"maildir:{tmp_path / 'mail'}",
+        smtp_url=f"outbox:{tmp_path / 'outbox'}",
+        database_url=pg_url,
+    )
+    box = mailbox.Maildir(tmp_path / "mail", create=True)
+    box.add(hostile_mail.overlong_header_values())
+    box.add(response_mail(sender="after@example.org"))
+    assert run_intake(config, "run") == 0
+    messages = export(config, tmp_path, "--messages")
+    assert len(messages) == 2
+    refused = next(m for m in messages if m["sender"] is None)
+    assert any("could not be recorded" in p for p in refused["problems"])
+    assert any(m["sender"] == "after@example.org" and m["disposition"] == "response" for m in messages)
