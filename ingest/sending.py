@@ -33,7 +33,7 @@ from ingest.errors import CredentialError, IntakeError, PermanentDeliveryError, 
 from ingest.failpoints import failpoint
 from ingest.sources import MailSource
 from ingest.workers import is_gone, worker_id
-from store.db import database_unavailable
+from store.db import DatabaseUnavailable, database_unavailable
 from store.models import Acknowledgement, AckStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ def send_pending(
     Raises `DatabaseUnavailable` when the database fails; what was sent and recorded stays so.
     """
     counts = SendCounts()
+    _record_unrecorded(engine)
     release_void_claims(engine)
     cursor = 0
     while not stop_requested():
@@ -104,7 +105,13 @@ def release_void_claims(engine: Engine) -> int:
                 )
             ).all()
             now = utcnow()
-            void = [i for i, who, until in claimed if who != worker_id() and (is_gone(who) or _passed(until, now))]
+            # Our own claims are void too: this process runs one send step at a time, so a claim of
+            # ours found here is left from a step that failed (its sent ones are in _UNRECORDED).
+            void = [
+                i
+                for i, who, until in claimed
+                if i not in _UNRECORDED and (who == worker_id() or is_gone(who) or _passed(until, now))
+            ]
             if void:
                 session.exec(
                     update(Acknowledgement)
@@ -202,8 +209,29 @@ def _deferred(
     return "down"
 
 
+# Sends the server accepted that the database could not record yet: recorded before anything else
+# by this process's next send step (and never sent again meanwhile: their claims stay ours).
+_UNRECORDED: dict[int, dict[str, object]] = {}
+
+
+def _record_unrecorded(engine: Engine) -> None:
+    for ack_id, values in list(_UNRECORDED.items()):
+        _record(engine, ack_id, **values)
+        del _UNRECORDED[ack_id]
+        log.info("acknowledgement #%s: its earlier send is now recorded", ack_id)
+
+
 def _record(engine: Engine, ack_id: int, **values: object) -> None:
     """Write the outcome of a send and drop the claim; retried, since the send already happened."""
+    try:
+        _write_outcome(engine, ack_id, values)
+    except DatabaseUnavailable:
+        if values.get("status") == AckStatus.SENT:
+            _UNRECORDED[ack_id] = values
+        raise
+
+
+def _write_outcome(engine: Engine, ack_id: int, values: dict[str, object]) -> None:
     for wait in (*RECORD_TRIES, None):
         try:
             with Session(engine) as session:
