@@ -67,7 +67,10 @@ def read_form(doc: Document, form: FormDefinition, *, source_kind: str, filename
         has_tables = any(not isinstance(b, Paragraph) for b in doc.blocks)
         printed_form = source_kind != "body" and (has_tables or bool(draft.by_text))
     draft.reasons[:0] = list(doc.problems)
-    return build_reading(draft, form, source_kind=source_kind, filename=filename, printed_form=printed_form)
+    letter = not doc.fields and not any(not isinstance(b, Paragraph) for b in doc.blocks)
+    return build_reading(
+        draft, form, source_kind=source_kind, filename=filename, printed_form=printed_form, letter=letter
+    )
 
 
 __all__ = [

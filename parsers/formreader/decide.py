@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from parsers import normalise as nz
 from parsers.document import Document
 from parsers.formdef import Choice, FormDefinition
+from parsers.formreader import letters
 from parsers.formreader.choices import UNKNOWN
 from parsers.formreader.draft import ChoiceMarks, Draft, Key, Mark
-from parsers.formreader.landmarks import other_id
+from parsers.formreader.landmarks import WEAK_RULES, other_id
 from parsers.model import Answer, Reading, Respondent
 
 LETTER_REASON = "No response form found: this looks like a free-form letter, so a person must read it."
@@ -51,6 +52,16 @@ def _text(draft: Draft, key: str) -> str | None:
     return nz.clean_value("\n".join(draft.texts.get(key, [])))
 
 
+def _letter_field(draft: Draft, key: str, reasons: list[str]) -> str | None:
+    """A name, organisation or address a letter gives in its frame (signature, letterhead, "on behalf of")."""
+    values = list(dict.fromkeys(nz.clean_value(v) for v in draft.letter_fields.get(key, [])))
+    values = [v for v in values if v]
+    if len(values) > 1:
+        reasons.append(f"The letter gives two different {key}s ({'; '.join(values)}).")
+        return None
+    return values[0] if values else None
+
+
 def _email(draft: Draft, key: str) -> str | None:
     value = _text(draft, key)
     return (nz.find_email(value) or value) if value else None
@@ -69,6 +80,8 @@ def _answers(draft: Draft, form: FormDefinition, reasons: list[str]) -> dict[str
 def _category(draft: Draft, form: FormDefinition, reasons: list[str]) -> tuple[str | None, str | None]:
     category, why = decide_group("Respondent category", draft.groups.get(Key.CATEGORY, []), form.categories)
     reasons.extend(why)
+    if draft.capacity and not why:
+        category = _capacity(draft, form, category, reasons)
     other_text = _text(draft, Key.OTHER_TEXT)
     other = other_id(form)
     if other_text and category is None and not why:
@@ -76,6 +89,66 @@ def _category(draft: Draft, form: FormDefinition, reasons: list[str]) -> tuple[s
     if other_text and category not in (None, other):
         reasons.append(f"Respondent category: a box is ticked but “Other” is also specified (“{other_text}”).")
     return category, other_text if category == other else None
+
+
+def _capacity(draft: Draft, form: FormDefinition, ticked: str | None, reasons: list[str]) -> str | None:
+    """The category a letter states in words: exactly one category's synonyms, or a reason naming them all."""
+    labels = {c.id: c.label for c in form.categories}
+    found: list[str] = []
+    for sentence in draft.capacity:
+        found.extend(c for c in letters.capacity_categories(sentence, form.categories) if c not in found)
+    quoted = "; ".join(f"“{s}”" for s in draft.capacity[:3])
+    if ticked is not None:
+        if any(c != ticked for c in found):
+            names = ", ".join(labels[c] for c in found)
+            reasons.append(f"Respondent category: “{labels[ticked]}” is given, but the letter says {quoted} ({names}).")
+        return ticked
+    if len(found) == 1:
+        return found[0]
+    if found:
+        names = " and ".join(f"“{labels[c]}”" for c in found)
+        reasons.append(f"Respondent category: the letter fits both {names} ({quoted}); choose one.")
+    else:
+        reasons.append(f"Respondent category: the letter says {quoted}, which matches no category on the form.")
+    return None
+
+
+def _letter_reasons(draft: Draft, form: FormDefinition) -> list[str]:
+    """A letter or retyped reply is filed only when every paragraph found its place."""
+    reasons: list[str] = []
+    preamble = " ".join(draft.preamble)
+    if len(preamble.split()) > 25:
+        reasons.append(
+            f"The text before the first answer (“{_clip(preamble)}”) is not an answer to a numbered question: "
+            "check whether it answers one."
+        )
+    if draft.unplaced:
+        reasons.append(f"Text outside any answer could not be placed (“{_clip(' '.join(draft.unplaced))}”).")
+    rules = set(draft.rules.values())
+    if "number+text" in rules and not rules - WEAK_RULES:
+        reasons.append(
+            "The letter's numbered paragraphs were read as answers to the questions with the same numbers; "
+            "nothing says they answer the form's questions: check them."
+        )
+    topics = [qid for qid, rule in draft.rules.items() if rule == "topic"]
+    if topics:
+        numbers = ", ".join(str(form.question(q).number) for q in topics)
+        reasons.append(
+            f"Answers placed by the subject of their heading (“On leadership:”), not by a question number: "
+            f"check questions {numbers}."
+        )
+    for qid, line in draft.heading_like:
+        number = form.question(qid).number
+        reasons.append(
+            f"Question {number}: the answer runs into a line that looks like a heading (“{line}”): "
+            "check where the answer ends."
+        )
+    return reasons
+
+
+def _clip(text: str, most: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= most else text[: most - 1].rstrip() + "…"
 
 
 def _missing_questions(draft: Draft, form: FormDefinition, printed_form: bool) -> list[str]:
@@ -88,10 +161,16 @@ def _missing_questions(draft: Draft, form: FormDefinition, printed_form: bool) -
 
 
 def build_reading(
-    draft: Draft, form: FormDefinition, *, source_kind: str, filename: str | None, printed_form: bool
+    draft: Draft, form: FormDefinition, *, source_kind: str, filename: str | None, printed_form: bool, letter: bool
 ) -> Reading:
-    """Turn what was found into a Reading, collecting every reason for review."""
+    """Turn what was found into a Reading, collecting every reason for review.
+
+    `letter`: the document has no tables (a letter, a retyped form, the e-mail body), so every
+    paragraph must find its place.
+    """
     reasons = list(draft.reasons)
+    if letter:
+        reasons.extend(_letter_reasons(draft, form))
     answers = _answers(draft, form, reasons)
     category, other = _category(draft, form, reasons)
     confidential, why_c = decide_single("Confidentiality box", draft.singles.get(Key.CONFIDENTIAL, []))
@@ -101,9 +180,9 @@ def build_reading(
     )
     reasons.extend([*why_c, *why_a, *why_ct, *_missing_questions(draft, form, printed_form)])
     respondent = Respondent(
-        name=_text(draft, "name"),
-        organisation=_text(draft, "organisation"),
-        address=_text(draft, "address"),
+        name=_text(draft, "name") or _letter_field(draft, "name", reasons),
+        organisation=_text(draft, "organisation") or _letter_field(draft, "organisation", reasons),
+        address=_text(draft, "address") or _letter_field(draft, "address", reasons),
         email=_email(draft, "email"),
         category=category,
         category_other=other,

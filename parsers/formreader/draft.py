@@ -82,6 +82,16 @@ class Draft:
     by_text: set[str] = field(default_factory=set)
     landmarks: set[str] = field(default_factory=set)
     reasons: list[str] = field(default_factory=list)
+    # How each question's heading was recognised (a key of landmarks.HEADER_RULES).
+    rules: dict[str, str] = field(default_factory=dict)
+    # A letter's frame, none of it filed as an answer (see formreader.letters).
+    letter: list[str] = field(default_factory=list)  # the parts seen: salutation, closing, courtesy...
+    signature: list[str] = field(default_factory=list)
+    capacity: list[str] = field(default_factory=list)  # sentences stating in what capacity one writes
+    letter_fields: dict[str, list[str]] = field(default_factory=dict)  # name, organisation, address
+    preamble: list[str] = field(default_factory=list)  # text before the first answer, not placed
+    unplaced: list[str] = field(default_factory=list)  # text after the answers began, not placed
+    heading_like: list[tuple[str, str]] = field(default_factory=list)  # (question id, line) inside an answer
 
     def add_text(self, key: str, text: str) -> None:
         self.texts.setdefault(key, []).append(text)

@@ -17,7 +17,11 @@ from parsers.formreader.choices import mark_token_re, read_choice_row, split_inl
 from parsers.formreader.draft import RESPONDENT_KEYS, Key, Mark, Row
 
 EXPLICIT_Q = re.compile(r"^\s*(?:question|q)\s*\.?\s*(\d{1,2})(?![\d])\s*([:.)\-\u2013\u2014]?)\s*(.*)$", re.I | re.S)
-_BARE_Q = re.compile(r"^\s*(\d{1,2})(?:\s*[.):]\s*|\s+)(.*)$", re.S)
+_BARE_Q = re.compile(r"^\s*(\d{1,2})(\s*[.):]\s*|\s+|\s*$)(.*)$", re.S)
+_TOPIC_HEAD = re.compile(
+    r"^\s*(?:(?:on|re|about|regarding|concerning)\b\s*)?(?P<head>[^:.?!\n]{3,60}?)\s*(?::\s*(?P<rest>.*))?$",
+    re.I | re.S,
+)
 KEY_VALUE = re.compile(r"^\s*([^\n]{2,80}?)\s*(?::|\s[-\u2013\u2014]\s)\s*(.*)$", re.S)
 ANSWER_KEY = re.compile(r"^\s*(?:answer|response|reply|choice|your answer|view)\s*[:\-\u2013]\s*(.*)$", re.I | re.S)
 COMMENT_KEY = re.compile(r"^\s*(?:comments?|reasons?)\s*(?::|\s[-\u2013]\s|$)\s*", re.I)
@@ -26,9 +30,28 @@ SPECIFY = re.compile(r"^\s*(?:if other,?\s*)?please\s+specify\s*[:\-\u2013]?\s*(
 
 @dataclass(frozen=True)
 class Header:
+    """A question's heading, and the rule by which it was recognised (see `HEADER_RULES`)."""
+
     question: Question
     rest: str
     by_text: bool
+    rule: str = "explicit"
+
+
+# How a heading can name a question, and what makes each safe. The weak ones (a number alone, a
+# number before text, a topic) count only in ascending order (the walker checks it).
+HEADER_RULES: dict[str, str] = {
+    "explicit": "“Question 3” or “Q3”: the word question and a number of the form",
+    "number+wording": "a number followed by that question's own wording",
+    "number+answer": "a number followed directly by a choice of the scale (“3. Agree”)",
+    "wording": "the question's wording alone, as a question (with its “?”)",
+    "number": "a number alone on its line (“8.”), in ascending order",
+    "number+text": "a number and a full stop or bracket before other text (“8. We think…”), in ascending order, "
+    "not continuing a numbered list inside the answer",
+    "topic": "a short heading naming one question's topic from the form definition (“On leadership:”), "
+    "in ascending order",
+}
+WEAK_RULES = frozenset({"number", "number+text", "topic"})
 
 
 def _strip_question_text(rest: str, question: Question) -> tuple[bool, str]:
@@ -39,10 +62,17 @@ def _strip_question_text(rest: str, question: Question) -> tuple[bool, str]:
         if fuzz.ratio(nz.fold(head + "?"), qf) >= 80:
             return True, tail
     folded = nz.fold(rest)
-    if fuzz.ratio(folded, qf) >= 80:
+    if folded.endswith((".", "!")):
+        return False, rest  # a statement echoing the question is an answer, not its wording
+    if fuzz.ratio(folded, qf) >= 90:
         return True, ""
-    if len(folded) >= 20 and fuzz.partial_ratio(folded, qf) >= 92 and len(folded) < len(qf):
-        return True, ""
+    if (
+        len(folded) >= 20
+        and len(folded) < len(qf)
+        and qf.startswith(folded[:12])
+        and fuzz.partial_ratio(folded, qf) >= 92
+    ):
+        return True, ""  # the first line of the wording, wrapped
     return False, rest
 
 
@@ -55,8 +85,11 @@ def question_by_text(text: str, form: FormDefinition) -> Question | None:
     head = text.split("?")[0] + "?" if "?" in text else text
     if len(head) < 20:
         return None
+    # Without its "?" a line must be the wording itself: "The guidance gives a strong enough focus to
+    # prevention ..." echoes question 5 to answer it.
+    threshold = 85.0 if "?" in text else 95.0
     scores = {q.id: fuzz.ratio(nz.fold(head), nz.fold(q.text)) for q in form.questions}
-    qid = nz.pick_best(scores, threshold=85.0, margin=5.0)
+    qid = nz.pick_best(scores, threshold=threshold, margin=5.0)
     return form.question(qid) if qid else None
 
 
@@ -85,8 +118,34 @@ def find_header(row: Row, form: FormDefinition) -> Header | None:
         return _bare_header(bare, form)
     question = question_by_text(text, form)
     if question:
-        return Header(question, _strip_question_text(text, question)[1], True)
-    return None
+        return Header(question, _strip_question_text(text, question)[1], True, "wording")
+    return topic_header(text, form)
+
+
+def topic_header(text: str, form: FormDefinition) -> Header | None:
+    """ "On leadership:" or "Prevention and early intervention" as a heading: one question's topic, and short."""
+    m = _TOPIC_HEAD.match(text)
+    if m is None or len(m.group("head").split()) > 6:
+        return None
+    if m.group("rest") is None and text.rstrip().endswith((".", "?", "!")):
+        return None
+    head = m.group("head")
+    hits = [q for q in form.questions if any(_whole_words(head, topic) for topic in q.topics)]
+    if len(hits) != 1 or not _mostly_topic(head, hits[0]):
+        return None
+    return Header(hits[0], m.group("rest") or "", False, "topic")
+
+
+def _whole_words(text: str, phrase: str) -> bool:
+    words = r"\s+".join(re.escape(w) for w in nz.fold(phrase).split())
+    return bool(re.search(rf"(?<![\w']){words}(?![\w'])", nz.fold(text)))
+
+
+def _mostly_topic(head: str, question: Question) -> bool:
+    """The heading's words are mostly the topic's: "Leadership", not "Leadership is not the problem here"."""
+    words = set(re.findall(r"[a-z']+", nz.fold(head))) - {"the", "and", "of", "on", "to", "for", "a", "in"}
+    topic_words = {w for t in question.topics for w in re.findall(r"[a-z']+", nz.fold(t))}
+    return len(words - topic_words) <= 1
 
 
 def _explicit_header(m: re.Match[str], form: FormDefinition) -> Header | None:
@@ -95,7 +154,7 @@ def _explicit_header(m: re.Match[str], form: FormDefinition) -> Header | None:
         return None
     matched, rest = _strip_question_text(m.group(3), question)
     if m.group(2) or not m.group(3).strip() or matched or _answer_starts(rest, form):
-        return Header(question, rest, matched)
+        return Header(question, rest, matched, "explicit")
     return None
 
 
@@ -103,9 +162,16 @@ def _bare_header(m: re.Match[str], form: FormDefinition) -> Header | None:
     question = _question_by_number(form, m.group(1))
     if question is None:
         return None
-    matched, rest = _strip_question_text(m.group(2), question)
-    if matched or _answer_starts(rest, form):
-        return Header(question, rest, matched)
+    separator, text = m.group(2), m.group(3)
+    matched, rest = _strip_question_text(text, question)
+    if matched:
+        return Header(question, rest, True, "number+wording")
+    if _answer_starts(rest, form):
+        return Header(question, rest, False, "number+answer")
+    if not text.strip():
+        return Header(question, "", False, "number")
+    if separator.strip() in (".", ")") and text[:1].isupper():
+        return Header(question, text, False, "number+text")
     return None
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from parsers import normalise as nz
 from parsers.formdef import FormDefinition
+from parsers.formreader import letters
 from parsers.formreader.choices import read_choice_row
 from parsers.formreader.draft import ChoiceMarks, Draft, Key, Row
 from parsers.formreader.landmarks import (
@@ -16,6 +17,7 @@ from parsers.formreader.landmarks import (
     COMMENT_KEY,
     KEY_VALUE,
     SPECIFY,
+    WEAK_RULES,
     Header,
     find_header,
     fits_in_question,
@@ -31,6 +33,10 @@ from parsers.formreader.landmarks import (
 
 log = logging.getLogger(__name__)
 
+SIGNATURE = "signature"
+_NUMBERED = re.compile(r"^\s*(\d{1,2})\s*[.)]\s")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*\u2022\u2013]|\(?[a-z\d]{1,2}[.)])\s")
+
 
 @dataclass
 class Walker:
@@ -38,7 +44,8 @@ class Walker:
 
     form: FormDefinition
     draft: Draft = field(default_factory=Draft)
-    section: str | None = None  # a question id, Key.CATEGORY, Key.CONTACT, "address" or None
+    section: str | None = None  # a question id, Key.CATEGORY, Key.CONTACT, "address", SIGNATURE or None
+    block: list[str] = field(default_factory=list)  # a letter's address block, before the salutation
 
     @property
     def scale(self) -> dict[str, str]:
@@ -59,11 +66,21 @@ class Walker:
         if not row.filled:
             if self.section == "address" and not row.in_table:
                 self.section = None
+            if not row.in_table:
+                self._flush_block()
             return
-        for step in (self._header, self._closing_rows, self._respondent_rows, self._choice_rows):
+        steps = (self._header, self._letter_frame, self._closing_rows, self._respondent_rows, self._choice_rows)
+        for step in (*steps, self._letter_parts):
             if step(row):
                 return
         self._loose_text(row)
+
+    def finish(self) -> Draft:
+        """After the last row: close a pending address block, take courtesies off the last answer."""
+        self._flush_block()
+        self._trim_courtesy()
+        self._read_signature()
+        return self.draft
 
     # -- each step returns True when it consumed the row --
 
@@ -72,9 +89,14 @@ class Walker:
         if header is None:
             return False
         qid = header.question.id
+        if header.rule in WEAK_RULES and not self._weak_header_fits(header):
+            return False
         if qid in self.draft.questions:
             return self._repeated_header(header)
+        self._flush_block()
+        self._trim_courtesy()
         self.draft.questions.append(qid)
+        self.draft.rules[qid] = header.rule
         if header.by_text:
             self.draft.by_text.add(qid)
         self.draft.landmarks.add("questions")
@@ -82,6 +104,20 @@ class Walker:
         self._check_wording(header)
         if header.rest.strip():
             self._question_line(qid, Row((header.rest,), False), first=True)
+        return True
+
+    def _weak_header_fits(self, header: Header) -> bool:
+        """A number alone, a number before text, or a topic heads a question only in ascending order,
+        and a numbered line continuing a numbered list inside the answer stays in the answer."""
+        seen = [self.form.question(q).number for q in self.draft.questions]
+        if seen and header.question.number <= max(seen):
+            return False
+        if header.rule == "number+text" and self.in_question():
+            numbers = [
+                int(m.group(1)) for c in self.draft.comments.get(str(self.section), []) if (m := _NUMBERED.match(c))
+            ]
+            if numbers and numbers[-1] == header.question.number - 1:
+                return False
         return True
 
     def _check_wording(self, header: Header) -> None:
@@ -103,6 +139,100 @@ class Walker:
             return False
         self.draft.reasons.append(f"Question {header.question.number} appears twice: the file may hold two responses.")
         return False
+
+    def _letter_frame(self, row: Row) -> bool:
+        """Salutation, closing and signature lines, wherever they stand: never part of an answer."""
+        if row.in_table or len(row.filled) != 1:
+            return False
+        text = row.filled[0].strip()
+        if self.section == SIGNATURE:
+            if self._key_value_row(row):
+                self.section = SIGNATURE
+                return True
+            self.draft.signature.append(text)
+            return True
+        if letters.is_salutation(text):
+            self._flush_block()
+            self.draft.letter.append("salutation")
+            self.section = None if not self.in_question() else self.section
+            return True
+        if letters.is_closing(text):
+            self._flush_block()
+            self._trim_courtesy()
+            self.draft.letter.append("closing")
+            self.section = SIGNATURE
+            return True
+        return False
+
+    def _letter_parts(self, row: Row) -> bool:
+        """Outside the answers: an address block, a date, a subject line, courtesies and capacity statements."""
+        if row.in_table or len(row.filled) != 1 or self.section in ("address", SIGNATURE):
+            return False
+        text = row.filled[0].strip()
+        if not self.draft.questions and "salutation" not in self.draft.letter and letters.is_address_line(text):
+            self.block.append(text)
+            if letters.ends_address(text):
+                self._flush_block()
+            return True
+        self._flush_block()
+        if letters.is_date_line(text) or letters.is_subject_line(text, self.form):
+            self.draft.letter.append("date or subject")
+            return True
+        sentences = letters.sentences_of(text)
+        placed = True
+        for sentence in sentences:
+            if letters.is_capacity_statement(sentence, self.form.categories):
+                self.draft.capacity.append(sentence)
+                if org := letters.organisation_on_behalf(sentence):
+                    self.draft.letter_fields.setdefault("organisation", []).append(org)
+            elif not letters.is_courtesy(sentence):
+                placed = False
+        if placed:
+            self.draft.letter.append("courtesy")
+        return placed
+
+    def _flush_block(self) -> None:
+        """A letterhead block ends: the sender's address if it ends with a postcode and is not the Department's."""
+        block, self.block = self.block, []
+        if not block:
+            return
+        if letters.is_recipient(block, self.form):
+            self.draft.letter.append("recipient address")
+        elif letters.ends_address(block[-1]) and "address" not in self.draft.letter_fields:
+            self.draft.letter_fields["address"] = ["\n".join(block)]
+            self.draft.letter.append("sender address")
+        else:
+            self.draft.letter.append("letterhead")
+
+    def _trim_courtesy(self) -> None:
+        """Trailing sentences of the answer in hand that only thank or sign off belong to the letter.
+
+        The tail taken off starts a sentence on a line of its own; an answer that is nothing but a
+        courtesy ("Thank you for the opportunity to comment.") stays the answer.
+        """
+        if not self.in_question():
+            return
+        lines = self.draft.comments.get(str(self.section), [])
+        cut = None
+        for k in range(len(lines) - 1, 0, -1):
+            starts_sentence = lines[k - 1].rstrip().endswith((".", "!", "?")) and lines[k].lstrip()[:1].isupper()
+            if starts_sentence and letters.is_courtesy(" ".join(lines[k:])):
+                cut = k
+        if cut is not None:
+            del lines[cut:]
+            self.draft.letter.append("courtesy")
+
+    def _read_signature(self) -> None:
+        """The name under the closing, an organisation line, and a capacity stated in a job title."""
+        lines = [line for line in self.draft.signature if not letters.is_closing(line)]
+        if not lines or not letters.looks_like_name(lines[0]):
+            return
+        self.draft.letter_fields.setdefault("name", []).append(lines[0].rstrip(","))
+        for line in lines[1:4]:
+            if letters.capacity_categories(line, self.form.categories):
+                self.draft.capacity.append(line)
+            if org := letters.signature_organisation(line):
+                self.draft.letter_fields.setdefault("organisation", []).append(org)
 
     def _closing_rows(self, row: Row) -> bool:
         form = self.form
@@ -239,6 +369,7 @@ class Walker:
         m = ANSWER_KEY.match(text)
         body = m.group(1) if m else text
         cid, rest = nz.leading_choice(body, self.scale)
+        first = first or (not self.draft.comments.get(qid) and qid not in self.draft.groups)
         if cid is None or not (m or first or not rest.strip()):
             return False
         if not first and not m and self.draft.comments.get(qid):
@@ -254,17 +385,50 @@ class Walker:
             return
         if nz.fold(text) and nz.fold(text) in nz.fold(self.form.question(qid).text):
             return  # the question's wording, wrapped onto a second line
+        if not row.in_table and _heading_like(text):
+            self.draft.heading_like.append((qid, text))
         self.draft.add_comment(qid, COMMENT_KEY.sub("", text, count=1))
 
     def _loose_text(self, row: Row) -> None:
-        if self.section == "address":
+        address = self.draft.texts.get("address", [])
+        if self.section == "address" and (row.in_table or _continues_address(address, row.text)):
             self.draft.add_text("address", row.text)
-        else:
+            return
+        if self.section == "address":
+            self.section = None
+            if self._letter_parts(row):
+                return
+        if row.in_table:
             log.debug("row outside the form ignored: %r", row.text[:80])
+        elif self.draft.questions:
+            self.draft.unplaced.append(row.text)
+        else:
+            self.draft.preamble.append(row.text)
+
+
+def _continues_address(lines: Sequence[str], text: str) -> bool:
+    """An address goes on line by line until its postcode, or a line that is a sentence."""
+    return letters.is_address_line(text) and not (lines and letters.ends_address(lines[-1]))
+
+
+def _heading_like(text: str) -> bool:
+    """A short line that reads as a heading ("Other matters:", "Funding And Resources"), not as prose."""
+    stripped = text.strip()
+    words = stripped.split()
+    if _LIST_ITEM.match(stripped) or not words or len(words) > 5 or COMMENT_KEY.fullmatch(stripped):
+        return False
+    if stripped.endswith(":"):
+        return len(words) <= 4
+    significant = [w for w in words if w.lower() not in ("and", "of", "the", "for", "to", "in", "on", "a")]
+    return (
+        len(words) >= 2
+        and not stripped.endswith((".", "?", "!", ",", ";"))
+        and all(w[:1].isupper() for w in significant)
+    )
 
 
 def walk_rows(rows: Sequence[Row], form: FormDefinition) -> Draft:
     walker = Walker(form)
     for row in rows:
         walker.feed(row)
-    return walker.draft
+    return walker.finish()
