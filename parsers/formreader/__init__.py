@@ -65,7 +65,7 @@ def read_form(doc: Document, form: FormDefinition, *, source_kind: str, filename
         if not _is_form(draft):
             return letter_reading(doc, form, source_kind=source_kind, filename=filename)
         has_tables = any(not isinstance(b, Paragraph) for b in doc.blocks)
-        printed_form = source_kind != "body" and (has_tables or bool(draft.by_text))
+        printed_form = has_tables  # in a retyped reply, leaving a question out is how it goes unanswered
     draft.reasons[:0] = list(doc.problems)
     letter = not doc.fields and not any(not isinstance(b, Paragraph) for b in doc.blocks)
     return build_reading(

@@ -124,6 +124,11 @@ def _letter_reasons(draft: Draft, form: FormDefinition) -> list[str]:
         )
     if draft.unplaced:
         reasons.append(f"Text outside any answer could not be placed (“{_clip(' '.join(draft.unplaced))}”).")
+    if draft.signature_unread and not draft.texts.get("organisation") and not draft.letter_fields.get("organisation"):
+        reasons.append(
+            f"The signature has a line that may name the respondent's organisation (“{draft.signature_unread[0]}”): "
+            "check the respondent's details."
+        )
     rules = set(draft.rules.values())
     if "number+text" in rules and not rules - WEAK_RULES:
         reasons.append(

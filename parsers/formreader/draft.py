@@ -87,6 +87,7 @@ class Draft:
     # A letter's frame, none of it filed as an answer (see formreader.letters).
     letter: list[str] = field(default_factory=list)  # the parts seen: salutation, closing, courtesy...
     signature: list[str] = field(default_factory=list)
+    signature_unread: list[str] = field(default_factory=list)  # under the name: neither title nor organisation
     capacity: list[str] = field(default_factory=list)  # sentences stating in what capacity one writes
     letter_fields: dict[str, list[str]] = field(default_factory=dict)  # name, organisation, address
     preamble: list[str] = field(default_factory=list)  # text before the first answer, not placed

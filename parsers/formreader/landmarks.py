@@ -83,8 +83,8 @@ def _question_by_number(form: FormDefinition, number: str) -> Question | None:
 def question_by_text(text: str, form: FormDefinition) -> Question | None:
     """The question whose wording the text reproduces (a retyped form without numbers)."""
     head = text.split("?")[0] + "?" if "?" in text else text
-    if len(head) < 20:
-        return None
+    if len(head) < 20 or ("?" not in text and text.rstrip().endswith((".", "!"))):
+        return None  # a statement echoing the wording answers the question
     # Without its "?" a line must be the wording itself: "The guidance gives a strong enough focus to
     # prevention ..." echoes question 5 to answer it.
     threshold = 85.0 if "?" in text else 95.0

@@ -46,8 +46,12 @@ _CAPACITY_CUE = re.compile(
     re.I,
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“(])")
-_NAME = re.compile(
-    r"^(?:(?:mr|mrs|ms|miss|dr|prof|professor|revd?|cllr|sir|dame)\.?\s+)?[A-Z][\w'’\-]+(?:\s+[A-Z][\w'’\-.]*){0,3}$"
+_TITLE = re.compile(r"^(?:mr|mrs|ms|miss|dr|prof|professor|revd?|cllr|sir|dame)\.?$", re.I)
+_JOB_WORDS = re.compile(
+    r"\b(?:director|head|chair|chairman|chairwoman|manager|officer|chief|executive|co-?ordinator|lead|member"
+    r"|secretary|teacher|headteacher|governor|governors|councillor|adviser|advisor|consultant|worker|president"
+    r"|trustee|clerk|principal|nurse|visitor|partner|deputy|assistant|senior|policy|parent|carer)\b",
+    re.I,
 )
 _ORGANISATION_WORDS = re.compile(
     r"\b(?:council|trust|school|college|academy|association|union|charity|service|services|partnership|centre"
@@ -108,9 +112,21 @@ def is_recipient(lines: Iterable[str], form: FormDefinition) -> bool:
 
 
 def looks_like_name(text: str) -> bool:
-    """A signature's name line: two to five capitalised words, with an optional title, no digits."""
-    stripped = text.strip().rstrip(",")
-    return bool(_NAME.match(stripped)) and 2 <= len(stripped.split()) <= 5 and not is_closing(stripped)
+    """A signature's name line: two to five capitalised words (initials allowed), an optional title."""
+    words = text.strip().rstrip(",").split()
+    if not 2 <= len(words) <= 5 or is_closing(text) or _ORGANISATION_WORDS.search(text) or _JOB_WORDS.search(text):
+        return False
+    names = words[1:] if _TITLE.match(words[0]) else words
+    return bool(names) and all(w[:1].isupper() and re.fullmatch(r"[^\W\d_][\w'’.\-]*", w) for w in names)
+
+
+def is_contact_line(text: str) -> bool:
+    """A telephone number, an e-mail or web address under a signature."""
+    return bool(re.search(r"@|www\.|https?:|\d{3}", text))
+
+
+def is_job_title(text: str) -> bool:
+    return bool(_JOB_WORDS.search(text)) and not _ORGANISATION_WORDS.search(text)
 
 
 def looks_like_organisation(text: str) -> bool:
@@ -122,7 +138,7 @@ def looks_like_organisation(text: str) -> bool:
 def signature_organisation(line: str) -> str | None:
     """An organisation in a signature: "Director, Eastbury Family Support", or a line naming one."""
     stripped = line.strip().rstrip(",.")
-    if "@" in stripped or re.search(r"\d{3}|www\.|https?:", stripped):
+    if is_contact_line(stripped):
         return None
     _, comma, tail = stripped.rpartition(", ")
     if comma and _title_case(tail) and 2 <= len(tail.split()) <= 7:

@@ -93,6 +93,7 @@ class Walker:
             return False
         if qid in self.draft.questions:
             return self._repeated_header(header)
+        self._reopen_signature()
         self._flush_block()
         self._trim_courtesy()
         self.draft.questions.append(qid)
@@ -164,6 +165,17 @@ class Walker:
             return True
         return False
 
+    def _reopen_signature(self) -> None:
+        """Answers after a "Thank you." line: what stood under it was no signature, read it again."""
+        if self.section != SIGNATURE:
+            return
+        lines, self.draft.signature = self.draft.signature, []
+        self.section = None
+        for line in lines:
+            row = Row((line,), False)
+            if not (self._respondent_rows(row) or self._letter_parts(row)):
+                self._loose_text(row)
+
     def _letter_parts(self, row: Row) -> bool:
         """Outside the answers: an address block, a date, a subject line, courtesies and capacity statements."""
         if row.in_table or len(row.filled) != 1 or self.section in ("address", SIGNATURE):
@@ -233,6 +245,8 @@ class Walker:
                 self.draft.capacity.append(line)
             if org := letters.signature_organisation(line):
                 self.draft.letter_fields.setdefault("organisation", []).append(org)
+            elif not (letters.is_contact_line(line) or letters.is_job_title(line)):
+                self.draft.signature_unread.append(line)
 
     def _closing_rows(self, row: Row) -> bool:
         form = self.form
