@@ -72,7 +72,7 @@ def read_message(
     readings, problems = _responses(mail, form, read_one, limits, text)
     if readings:
         return MessageReading("response", None, readings, problems)
-    junk = looks_like_junk(mail.headers, text)
+    junk = looks_like_junk(mail.headers, text, form)
     if junk:
         return MessageReading("junk", junk, (), problems)
     return MessageReading("correspondence", "a person wrote, but sent no response", (), problems)
