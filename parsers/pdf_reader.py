@@ -398,9 +398,10 @@ def edge_problems(pages: Sequence[Page]) -> list[str]:
     """Text that runs into the right edge of its table cell may have been cut short by the printer.
 
     A word that does not fit a line goes whole to the next one, so left-aligned text ends short
-    of the cell's edge; text ending at the edge is a word broken or clipped there (an e-mail
-    address too long for its box comes back as "...@example.or"). The reader cannot know what
-    was lost, so a person must look.
+    of the cell's edge; text ending at the edge is clipped there, and a line that is one word
+    ending within a letter of the edge is a word too long for the line, broken where the next
+    letter no longer fit (an e-mail address too long for its box comes back as "...@example.or",
+    or split in two). The reader cannot know what was lost, so a person must look.
     """
     out: list[str] = []
     for page in pages:
@@ -414,12 +415,20 @@ def edge_problems(pages: Sequence[Page]) -> list[str]:
             "short: check it against the original."
             for c in cells
             for ln in c.lines
-            if abs(ln.x0 - c.x0 - pad) < 1.5 and ln.x1 >= c.x1 - pad - _EDGE_SLACK and len(ln.text) > 3
+            if abs(ln.x0 - c.x0 - pad) < 1.5 and len(ln.text) > 3 and _at_edge(ln, c.x1 - pad)
         ]
     return out
 
 
 _EDGE_SLACK = 0.75
+
+
+def _at_edge(line: _Line, limit: float) -> bool:
+    """Text clipped at the edge, or one word too long for the line broken where a letter no longer fit."""
+    if line.x1 >= limit - _EDGE_SLACK:
+        return True
+    one_word = " " not in line.text.strip()
+    return one_word and line.x1 >= limit - 2.5 * line.space_width
 
 
 def _running_heads(pages: Sequence[Page]) -> frozenset[str]:

@@ -340,3 +340,24 @@ def test_text_reaching_the_edge_of_its_cell_is_a_problem():
 
 def test_text_short_of_the_edge_of_its_cell_is_no_problem():
     assert read_pdf(_one_row_table("jo@example.org", clip=False)).problems == ()
+
+
+def test_a_word_broken_at_the_edge_of_its_cell_is_a_problem():
+    """LibreOffice breaks an address too long for its box where the next letter no longer fits."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    out = io.BytesIO()
+    canvas = Canvas(out)
+    left, top, bottom = 200, 700, 660
+    first, rest = "jo.bloggs-smith@childrenandfamilies", "example.org"
+    right = left + 5 + stringWidth(first, "Helvetica", 10) + 2 + 5  # one letter short of the edge
+    for x in (72, left, right):
+        canvas.line(x, bottom, x, top)
+    for y in (bottom, top):
+        canvas.line(72, y, right, y)
+    canvas.setFont("Helvetica", 10)
+    canvas.drawString(77, bottom + 26, "E-mail")
+    canvas.drawString(left + 5, bottom + 26, first)
+    canvas.drawString(left + 5, bottom + 14, rest)
+    canvas.save()
+    assert any("reaches the edge of its box" in p for p in read_pdf(out.getvalue()).problems)
