@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,8 @@ MIME = {"docx": DOCX_TYPE, "pdf": "application/pdf", "doc": "application/msword"
         "odt": "application/vnd.oasis.opendocument.text"}  # fmt: skip
 CONVERSIONS = ("doc", "odt", "rtf", "pdf")
 LONG_EMAIL = "christopher.fotheringham-worthington@northshire-childrens-services.example.org.uk"
+# No hyphen to break at: LibreOffice breaks it at the cell's edge, which the reader must notice.
+UNBREAKABLE_EMAIL = "christopherfotheringhamworthington@northshirechildrensservicesdirectorate.example.org.uk"
 
 
 def soffice(sources: list[Path], ext: str, outdir: Path, profile: Path) -> None:
@@ -63,10 +66,11 @@ def form_cases() -> list[tuple[str, str, dict, bytes]]:
                 "Thornbury Heath County Council, Children, Schools and Families Directorate, "
                 "Integrated Youth Support Service"
             )
-            email = LONG_EMAIL.replace("christopher", f"christopher{n}")
+            email = (LONG_EMAIL if n % 2 else UNBREAKABLE_EMAIL).replace("christopher", f"christopher{n}")
             respondent = dataclasses.replace(reading.respondent, email=email, organisation=organisation)
             reading = dataclasses.replace(reading, respondent=respondent)
-        out.append((f"form-{ext}-seed{seed}", ext, _expected_of(reading), build_docx(FORM, reading, "x_cell")))
+        name = f"form-{ext}-seed{seed}" + ("-unbreakable" if ext == "pdf" and n % 2 == 0 else "")
+        out.append((name, ext, _expected_of(reading), build_docx(FORM, reading, "x_cell")))
     return out
 
 
@@ -118,18 +122,28 @@ def build(out: Path, convert: bool) -> None:
                 soffice(sources, ext, work / ext, profile)
         for n, (src, ext, case, expected, status) in enumerate(to_convert):
             data = (work / ext / f"{src.stem}.{ext}").read_bytes()
+            if src.stem == "form-pdf-seed303":  # its cross-reference table damaged: the reader must repair it
+                data = re.sub(rb"startxref\s+\d+", b"startxref\n999", data)
             mid = f"<letters-conv-{n}-{ext}@example.org>"
             filename = f"response.{ext}"
             sender = f"C{n} <c{n}@example.org>"
             messages.append(
                 (mid, build_message(message_id=mid, sender=sender, attachments=[(filename, MIME[ext], data)]))
             )
-            kind = f"{case.name}:{ext}" if case else f"form-filled:{ext}"
+            kind = (
+                f"{case.name}:{ext}"
+                if case
+                else f"form-filled{'-unbreakable' if 'unbreakable' in src.stem else ''}:{ext}"
+            )
             key.append(record(mid, ext, filename, kind, expected, status))
     for mid, raw in messages:
         (out / f"{mid.strip('<>')}.eml").write_bytes(raw)
     (out / "expected.jsonl").write_text("".join(json.dumps(k, ensure_ascii=False) + "\n" for k in key), "utf-8")
     print(f"{len(messages)} messages in {out}")
+
+
+def _variant(stem: str) -> str:
+    return "-unbreakable-email" if "unbreakable" in stem else "-damaged-xref" if stem == "form-pdf-seed303" else ""
 
 
 def main() -> int:
