@@ -7,11 +7,13 @@ is filed only when every field is right; otherwise it goes to review with a reas
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from builders.docx_forms import build_docx, sample_reading
 from builders.letters import Case, all_cases, word_letter
 
 from parsers.attachments import AttachmentJob, read_attachment
@@ -214,3 +216,45 @@ def test_case_texts_are_not_made_from_the_form_definition() -> None:
     """The builder writes the questions out by hand: a change to the form file does not change them."""
     source = (Path(__file__).parent / "builders" / "letters.py").read_text(encoding="utf-8")
     assert "formdef" not in source and "load_form" not in source
+
+
+# --------------------------------------------------------------------------------------------------
+# Filled Word forms saved by LibreOffice as PDF (printed: long values in narrow cells) and as .odt.
+
+LONG_EMAILS = {
+    "hyphens": "christopher.fotheringham-worthington@northshire-childrens-services.example.org.uk",
+    "unbreakable": "christopherfotheringhamworthington@northshirechildrensservicesdirectorate.example.org.uk",
+}
+
+
+@pytest.fixture(scope="session")
+def printed_forms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Reading, bytes]]:
+    if shutil.which("soffice") is None:
+        pytest.skip("LibreOffice is not installed")
+    work = tmp_path_factory.mktemp("forms")
+    filled: dict[str, Reading] = {}
+    for n, (name, email) in enumerate(LONG_EMAILS.items()):
+        reading = sample_reading(FORM, 700 + n)
+        filled[name] = dataclasses.replace(reading, respondent=dataclasses.replace(reading.respondent, email=email))
+    for name, reading in filled.items():
+        (work / f"{name}.docx").write_bytes(build_docx(FORM, reading, "x_cell"))
+    subprocess.run(
+        ["soffice", "--headless", "--norestore", f"-env:UserInstallation=file://{work / 'profile'}",
+         "--convert-to", "pdf", "--outdir", str(work), *(str(work / f"{n}.docx") for n in filled)],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    return {name: (reading, (work / f"{name}.pdf").read_bytes()) for name, reading in filled.items()}
+
+
+def test_a_long_address_wrapped_at_its_hyphen_in_a_printed_pdf_is_read_whole(printed_forms) -> None:
+    filled, pdf = printed_forms["hyphens"]
+    got = read_attachment(AttachmentJob("pdf", "form.pdf", FORM), pdf)
+    assert got.respondent.email == LONG_EMAILS["hyphens"]
+    assert got.status == "filed" and dict(got.answers) == dict(filled.answers)
+
+
+def test_a_long_address_broken_at_its_cells_edge_in_a_printed_pdf_goes_to_review(printed_forms) -> None:
+    _, pdf = printed_forms["unbreakable"]
+    got = read_attachment(AttachmentJob("pdf", "form.pdf", FORM), pdf)
+    assert got.status == "needs_review"
+    assert any("reaches the edge of its box" in r for r in got.review_reasons)

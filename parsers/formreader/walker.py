@@ -155,7 +155,8 @@ class Walker:
         if letters.is_salutation(text):
             self._flush_block()
             self.draft.letter.append("salutation")
-            self.section = None if not self.in_question() else self.section
+            if not self.in_question():
+                self.section = None  # it ends an address begun by "Address:"
             return True
         if letters.is_closing(text):
             self._flush_block()
