@@ -398,7 +398,7 @@ def edge_problems(pages: Sequence[Page]) -> list[str]:
     """Text that runs into the right edge of its table cell may have been cut short by the printer.
 
     A word that does not fit a line goes whole to the next one, so left-aligned text ends short
-    of the cell's edge; text ending at the edge is clipped there, and a line that is one word
+    of the cell's edge; text running into the cell's margin is clipped there, and a line that is one word
     ending within a letter of the edge is a word too long for the line, broken where the next
     letter no longer fit (an e-mail address too long for its box comes back as "...@example.or",
     or split in two). The reader cannot know what was lost, so a person must look.
@@ -424,8 +424,13 @@ _EDGE_SLACK = 0.75
 
 
 def _at_edge(line: _Line, limit: float) -> bool:
-    """Text clipped at the edge, or one word too long for the line broken where a letter no longer fit."""
-    if line.x1 >= limit - _EDGE_SLACK:
+    """Text running into the cell's margin (clipped there), or one word too long for the line.
+
+    A line of several words may end exactly at the limit (a layout that fills lines to the width);
+    only text past it, into the margin, was cut by the edge. A line that is one word ending within a
+    letter or two of the limit is a word broken where the next letter no longer fit.
+    """
+    if line.x1 > limit + _EDGE_SLACK:
         return True
     one_word = " " not in line.text.strip()
     return one_word and line.x1 >= limit - 2.5 * line.space_width
