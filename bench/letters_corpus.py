@@ -58,7 +58,7 @@ def record(message_id: str, kind: str, filename: str | None, case_kind: str, exp
 def form_cases() -> list[tuple[str, str, dict, bytes]]:
     """Filled Word forms for LibreOffice to save as PDF, .odt and .doc; some with long values in narrow cells."""
     out = []
-    for n, ext in enumerate(("pdf", "odt", "doc") * 3):
+    for n, ext in enumerate((*("pdf", "odt", "doc") * 3, "pdf")):
         seed = 300 + n
         reading = sample_reading(FORM, seed)
         if n % 3 == 0 or ext == "pdf":
@@ -122,7 +122,7 @@ def build(out: Path, convert: bool) -> None:
                 soffice(sources, ext, work / ext, profile)
         for n, (src, ext, case, expected, status) in enumerate(to_convert):
             data = (work / ext / f"{src.stem}.{ext}").read_bytes()
-            if src.stem == "form-pdf-seed303":  # its cross-reference table damaged: the reader must repair it
+            if src.stem == "form-pdf-seed309":  # its cross-reference table damaged: the reader must repair it
                 data = re.sub(rb"startxref\s+\d+", b"startxref\n999", data)
             mid = f"<letters-conv-{n}-{ext}@example.org>"
             filename = f"response.{ext}"
@@ -130,11 +130,7 @@ def build(out: Path, convert: bool) -> None:
             messages.append(
                 (mid, build_message(message_id=mid, sender=sender, attachments=[(filename, MIME[ext], data)]))
             )
-            kind = (
-                f"{case.name}:{ext}"
-                if case
-                else f"form-filled{'-unbreakable' if 'unbreakable' in src.stem else ''}:{ext}"
-            )
+            kind = f"{case.name}:{ext}" if case else f"form-filled{_variant(src.stem)}:{ext}"
             key.append(record(mid, ext, filename, kind, expected, status))
     for mid, raw in messages:
         (out / f"{mid.strip('<>')}.eml").write_bytes(raw)
@@ -143,7 +139,7 @@ def build(out: Path, convert: bool) -> None:
 
 
 def _variant(stem: str) -> str:
-    return "-unbreakable-email" if "unbreakable" in stem else "-damaged-xref" if stem == "form-pdf-seed303" else ""
+    return "-unbreakable-email" if "unbreakable" in stem else "-damaged-xref" if stem == "form-pdf-seed309" else ""
 
 
 def main() -> int:
