@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email import errors
 from email import policy as email_policy
@@ -64,8 +65,12 @@ def compose_acknowledgement(
     subject_template: str | None,
     templates_dir: Path | None,
     sent_at: datetime | None = None,
+    unopened: Sequence[str] = (),
 ) -> EmailMessage:
     """One acknowledgement of a message, listing every reference filed from it.
+
+    `unopened` names the attached files that could not be opened (password, damage, size): the
+    acknowledgement says so and asks for the response again, instead of counting answers.
 
     Raises MessageError when the recipient address is unusable and ConfigError when the
     configuration (loop header name, Message-ID domain, templates, subject) is.
@@ -87,6 +92,7 @@ def compose_acknowledgement(
         confidential=confidential,
         contact=contact,
         subject=subject,
+        unopened=[safe_text(name) or "attachment" for name in unopened],
     )
     msg = EmailMessage(policy=ACK_POLICY)
     _set_addresses(msg, to_address, to_name, from_address, from_name)

@@ -30,13 +30,12 @@ from ingest.errors import is_system_fault
 from ingest.failpoints import failpoint
 from parsers.formdef import FormDefinition
 from parsers.mail import MailParseError, ParsedMail, parse_mail
-from parsers.message import Limits, MessageReading, ReadOne, fingerprint, read_message
+from parsers.message import Limits, MessageReading, ReadOne, could_not_open, fingerprint, read_message
 from parsers.model import Reading
 from store.db import advisory_key, database_unavailable
 from store.models import Acknowledgement, AckStatus, Message, MessageState, Response, utcnow
 
 log = logging.getLogger(__name__)
-LOCAL_TZ = ZoneInfo("Europe/London")
 MailReader = Callable[[bytes], ParsedMail]
 PROGRESS_EVERY = 50  # a progress line on long back-fills
 MAX_ATTEMPTS = 3  # unexpected errors on one message before it is `failed` for a person
@@ -339,7 +338,7 @@ def _is_late(received_at: dt.datetime | None, form: FormDefinition) -> bool:
     if received_at is None:
         return False
     when = received_at if received_at.tzinfo else received_at.replace(tzinfo=dt.UTC)
-    return when.astimezone(LOCAL_TZ).date() > form.closes
+    return when.astimezone(ZoneInfo(form.time_zone)).date() > form.closes
 
 
 def _response_row(msg: Message, seq: int, r: Reading, print_: str, late: bool) -> Response:
@@ -425,6 +424,7 @@ def _decide_acknowledgement(
         message_id_domain=acks.from_address.rpartition("@")[2],
         subject_template=acks.subject,
         templates_dir=acks.templates_dir,
+        unopened=[r.filename or "attachment" for r in responses if could_not_open(r.review_reasons)],
     )
     return Acknowledgement(
         message_pk=msg.id or 0,

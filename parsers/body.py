@@ -1,7 +1,8 @@
 """Answers written in the e-mail itself.
 
 `body_text` keeps only what the respondent wrote in this message (no quoted earlier mail, no
-signature, no legal disclaimer); `body_document` turns it into the Document IR, one paragraph a line,
+legal disclaimer; a sign-off and the name under it stay, for the form reader to place: answers may
+follow a "Thank you." line); `body_document` turns it into the Document IR, one paragraph a line,
 for the form reader's line grammar; `looks_like_response` tells a response written in the body from
 correspondence such as "could you send me the form?".
 """
@@ -26,11 +27,6 @@ _CUT_LINES = (
     re.compile(r"^on .{4,200}\bwrote:$", re.I),
     re.compile(r"^-- ?$"),
     re.compile(r"^\**\s*disclaimer\b", re.I),
-    re.compile(
-        r"^((kind|best|warm|warmest|many)\s+)?(regards|wishes|thanks)[,.!]?$"
-        r"|^yours\s+(sincerely|faithfully|truly)[,.]?$|^(thank you|thanks|cheers)[,.!]?$",
-        re.I,
-    ),
 )
 # Paragraphs that open a legal disclaimer or a virus-scanner notice.
 _DISCLAIMER_OPENINGS = re.compile(
@@ -97,7 +93,7 @@ def _is_attribution(lines: list[str], i: int, first_quoted: int) -> bool:
 
 
 def _cut_index(lines: list[str]) -> int:
-    """Index of the first line that starts quoted or closing matter, or len(lines)."""
+    """Index of the first line of an earlier message, a signature separator or a disclaimer."""
     for i, line in enumerate(lines):
         stripped = line.strip()
         if any(p.match(stripped) for p in _CUT_LINES) or _is_outlook_header(lines, i):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from email.utils import getaddresses
 
+from parsers.formdef import FormDefinition
+
 AUTO_REPLY = "auto_reply"
 BOUNCE = "bounce"
 
@@ -35,65 +37,22 @@ _EXCHANGE_GENERATED = ("x-ms-exchange-inbox-rules-loop", "x-ms-exchange-generate
 # Attachments that may hold a response form: their presence vetoes a guess made from the subject.
 _DOCUMENT_SUFFIX = re.compile(r"\.(?:docx?|docm|dotx?|odt|rtf|pdf|txt|wpd)$", re.IGNORECASE)
 
-_SPAM_PHRASES = (
-    "viagra",
-    "cialis",
-    "lottery",
-    "wire transfer",
-    "click here to unsubscribe",
-    "you have won",
-    "you have been selected",
-    "claim your prize",
-    "western union",
-    "next of kin",
-    "million dollars",
-    "casino",
-    "cheap meds",
-    "work from home",
-    "100% free",
-    "bank account details",
-    "replica watches",
-    "rolex",
-    "online pharmacy",
-    "prescription drugs",
-    "no prescription",
-    "weight loss",
-    "lose weight",
-    "enlargement",
-    "refinance",
-    "mortgage rates",
-    "loan approval",
-    "pre-approved",
-    "stock alert",
-    "investment opportunity",
-    "risk-free",
-    "limited time offer",
-    "special offer",
-    "act now",
-    "dear winner",
-    "congratulations! you",
-    "inheritance",
-    "beneficiary",
-    "verify your account",
-    "account has been suspended",
-    "confirm your password",
-    "university diploma",
-    "online degree",
-    "hot singles",
-    "adult dating",
-)
-# Words any mail about the consultation is likely to contain; one of them vetoes a junk verdict.
-DEFAULT_TOPIC_WORDS = (
-    "consultation",
-    "children's trust",
-    "childrens trust",
-    "children’s trust",
-    "response form",
-    "dcsf",
-    "statutory guidance",
-    "questionnaire",
-    "question 1",
-)
+# Phrases of the spam of the day, by the kind of scam they belong to. Matched as whole words (so
+# "impact now" is not "act now"), and one alone is not evidence: a respondent may write any of them.
+SPAM_PHRASES: dict[str, tuple[str, ...]] = {
+    "pharmacy": ("viagra", "cialis", "online pharmacy", "prescription drugs", "no prescription needed",
+                 "cheap meds", "lose weight fast", "weight loss pills", "male enhancement", "penis enlargement"),
+    "money": ("lottery", "wire transfer", "western union", "million dollars", "you have won", "claim your prize",
+              "dear winner", "next of kin", "unclaimed funds", "your bank account details", "money transfer"),
+    "loans": ("refinance", "mortgage rates", "loan approval", "pre-approved", "payday loan", "credit score"),
+    "phishing": ("verify your account", "your account has been suspended", "confirm your password",
+                 "update your billing", "login details"),
+    "marketing": ("click here to unsubscribe", "act now", "limited time offer", "special offer", "100% free",
+                  "risk-free", "casino", "replica watches", "rolex", "work from home", "investment opportunity",
+                  "stock alert", "hot singles", "adult dating", "university diploma", "online degree"),
+}  # fmt: skip
+# A message is junk by its phrases only when it has at least this many different ones.
+MIN_SPAM_PHRASES = 2
 
 
 @dataclass(frozen=True)
@@ -167,18 +126,45 @@ def _exchange_generated(msg: Message) -> bool:
     return any(name.lower() in _EXCHANGE_GENERATED for name in msg)
 
 
-def looks_like_junk(msg: Message, text: str, *, topic_words: tuple[str, ...] = DEFAULT_TOPIC_WORDS) -> str | None:
-    """Why the message is spam, or None; anything that mentions the consultation is never junk."""
-    haystack = f"{header_text(msg, 'Subject')}\n{text}".lower()
-    if any(word.lower() in haystack for word in topic_words):
+def looks_like_junk(msg: Message, text: str, form: FormDefinition) -> str | None:
+    """Why the message is spam, or None.
+
+    Evidence, not a word: an upstream spam filter's verdict, or at least two different spam
+    phrases. Anything that names the consultation (its words, mailbox, department or postal
+    address, all from the form definition) is never junk, nor is a message carrying a document.
+    """
+    haystack = f"{header_text(msg, 'Subject')}\n{text}"
+    if _names_the_consultation(haystack, form):
         return None
     flag = _spam_header_reason(msg)
     if flag:
         return flag
-    phrases = [phrase for phrase in _SPAM_PHRASES if phrase in haystack]
-    if phrases and not has_document_attachment(msg):
-        return "spam phrases: " + ", ".join(phrases)
+    found = spam_phrases(haystack)
+    if len(found) >= MIN_SPAM_PHRASES and not has_document_attachment(msg):
+        return "spam phrases: " + ", ".join(found)
     return None
+
+
+def spam_phrases(text: str) -> list[str]:
+    """The spam phrases in a text, each once, matched as whole words."""
+    return [phrase for phrases in SPAM_PHRASES.values() for phrase in phrases if _has_words(text, phrase)]
+
+
+def _names_the_consultation(text: str, form: FormDefinition) -> bool:
+    # The distinctive parts of the address: those of its lines with a number (not "East Lane").
+    address = [part for line in form.postal_address if any(c.isdigit() for c in line) for part in line.split(",")]
+    own = (*form.topic_words, form.mailbox, form.department, form.title, *address)
+    return any(_has_words(text, phrase) for phrase in own if phrase)
+
+
+def _has_words(text: str, phrase: str) -> bool:
+    """The phrase in the text as whole words, case and quotes ignored ("Children’s" = "Children's")."""
+    words = r"\s+".join(re.escape(w) for w in _fold(phrase).split())
+    return bool(re.search(rf"(?<![\w']){words}(?![\w'])", _fold(text)))
+
+
+def _fold(text: str) -> str:
+    return text.replace("\u2019", "'").replace("\u2018", "'").lower()
 
 
 def _spam_header_reason(msg: Message) -> str | None:

@@ -21,6 +21,9 @@ class Choice:
     id: str
     label: str
     specify: bool = False
+    # Phrases by which a letter names this choice ("as a parent", "our school"), matched on word
+    # boundaries; only the respondent categories have them.
+    synonyms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class Question:
     number: int
     text: str
     scale: bool
+    # Words a letter's heading uses for this question's subject ("On leadership:").
+    topics: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,10 @@ class FormDefinition:
     department: str
     mailbox: str
     reference_prefix: str
+    postal_address: tuple[str, ...]
+    time_zone: str
+    # Words any mail about this consultation is likely to use: one of them vetoes a junk verdict.
+    topic_words: tuple[str, ...]
     opens: dt.date
     closes: dt.date
     respondent_fields: tuple[Choice, ...]
@@ -65,9 +74,18 @@ class FormDefinition:
 
 def _choices(raw: list[dict], where: str) -> tuple[Choice, ...]:
     try:
-        return tuple(Choice(str(c["id"]), str(c["label"]), bool(c.get("specify", False))) for c in raw)
+        return tuple(
+            Choice(str(c["id"]), str(c["label"]), bool(c.get("specify", False)), _strings(c.get("synonyms", [])))
+            for c in raw
+        )
     except (KeyError, TypeError) as err:
         raise FormDefinitionError(f"{where}: each choice needs an id and a label") from err
+
+
+def _strings(raw: object) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise TypeError("expected a list of strings")
+    return tuple(raw)
 
 
 def parse_form(data: dict) -> FormDefinition:
@@ -77,7 +95,13 @@ def parse_form(data: dict) -> FormDefinition:
         r = data["respondent"]
         closing = data["closing"]
         questions = tuple(
-            Question(str(q["id"]), int(q["number"]), str(q["text"]), bool(q.get("scale", True)))
+            Question(
+                str(q["id"]),
+                int(q["number"]),
+                str(q["text"]),
+                bool(q.get("scale", True)),
+                _strings(q.get("topics", [])),
+            )
             for q in data["questions"]
         )
         return FormDefinition(
@@ -86,6 +110,9 @@ def parse_form(data: dict) -> FormDefinition:
             department=str(c["department"]),
             mailbox=str(c["mailbox"]),
             reference_prefix=str(c["reference_prefix"]),
+            postal_address=_strings(c.get("postal_address", [])),
+            time_zone=str(c.get("time_zone", "UTC")),
+            topic_words=_strings(c.get("topic_words", [])),
             opens=c["opens"],
             closes=c["closes"],
             respondent_fields=_choices(r["fields"], "respondent.fields"),
@@ -102,6 +129,8 @@ def parse_form(data: dict) -> FormDefinition:
         )
     except KeyError as err:
         raise FormDefinitionError(f"form definition: missing key {err.args[0]!r}") from err
+    except TypeError as err:
+        raise FormDefinitionError(f"form definition: {err}") from err
 
 
 def load_form(path: str | Path) -> FormDefinition:

@@ -23,13 +23,27 @@ from parsers.formdef import FormDefinition
 from parsers.formreader import read_form
 from parsers.mail import Attachment, ParsedMail
 from parsers.model import Reading, Respondent
-from parsers.sniff import sniff, source_kind_for
+from parsers.sniff import Sniffed, image_size, sniff, source_kind_for
 
 log = logging.getLogger(__name__)
 
 ReadOne = Callable[[AttachmentJob, bytes], Reading]
 
-IMAGE_MIN_BYTES = 150_000  # smaller images are logos and signatures, not scanned forms
+# A page of a form scanned or photographed is hundreds of pixels on its shorter side even at low
+# resolution (an A4 page at 72 dpi is 595 x 842); logos and signature images are far smaller.
+PAGE_MIN_PIXELS = 400
+SCAN_REASON = "a picture was attached that may be a scan or photo of the response form: no text to read"
+UNOPENED_REASON = "attachment could not be read"
+PASSWORD_REASON = "password-protected document: ask the respondent for an unprotected copy"
+# Kinds of attachment that never hold a response, and how staff would call them.
+_NOT_RESPONSES = {
+    "text/vcard": "a contact card (vCard)",
+    "text/x-vcard": "a contact card (vCard)",
+    "text/calendar": "a calendar invitation",
+    "application/pgp-signature": "a digital signature",
+    "application/pkcs7-signature": "a digital signature",
+    "application/x-pkcs7-signature": "a digital signature",
+}
 
 
 @dataclass(frozen=True)
@@ -58,7 +72,7 @@ def read_message(
     readings, problems = _responses(mail, form, read_one, limits, text)
     if readings:
         return MessageReading("response", None, readings, problems)
-    junk = looks_like_junk(mail.headers, text)
+    junk = looks_like_junk(mail.headers, text, form)
     if junk:
         return MessageReading("junk", junk, (), problems)
     return MessageReading("correspondence", "a person wrote, but sent no response", (), problems)
@@ -73,7 +87,8 @@ def _responses(
     problems: list[str] = []
     for attachment in _all_attachments(mail):
         reading = _read_attachment(attachment, form, read_one, limits)
-        if reading is None:
+        if isinstance(reading, str):
+            problems.append(f"skipped {attachment.filename or 'an unnamed attachment'}: {reading}")
             continue
         if reading.text is not None and _is_letter(reading):
             letters.append(reading)
@@ -138,24 +153,23 @@ def _has_answers(reading: Reading) -> bool:
     return any(a.choice or a.comment for a in reading.answers.values())
 
 
-def _read_attachment(att: Attachment, form: FormDefinition, read_one: ReadOne, limits: Limits) -> Reading | None:
-    """Read one attachment, or None when it is not a candidate response (a logo, a calendar file)."""
+def _read_attachment(att: Attachment, form: FormDefinition, read_one: ReadOne, limits: Limits) -> Reading | str:
+    """Read one attachment; when it is not a candidate response (a logo, a vCard), say why it was skipped."""
     sniffed = sniff(att.data, att.filename, att.content_type)
     kind = source_kind_for(sniffed)
     if sniffed.kind == "image":
-        if len(att.data) < IMAGE_MIN_BYTES:
-            return None
-        return _review(kind, att.filename, "a picture or scan was attached: no text to read", att.data)
+        return _image(att, kind)
+    if att.content_type.split(";")[0].strip() in _NOT_RESPONSES:
+        return _NOT_RESPONSES[att.content_type.split(";")[0].strip()]
     if sniffed.kind not in READABLE_KINDS:
-        return None
+        return _not_read(sniffed)
     if sniffed.kind == "text" and not looks_like_response(decode_text(att.data), form):
-        return None  # a footer, a signature, an ATT00001.txt: not a response
+        return "a text file with no answers in it (a footer or a note)"
     if len(att.data) > limits.max_attachment_bytes:
         mb = limits.max_attachment_bytes / 1_000_000
         return _review(kind, att.filename, f"attachment larger than {mb:g} MB: not read", att.data)
     if sniffed.encrypted:
-        reason = "password-protected document: ask the respondent for an unprotected copy"
-        return _review(kind, att.filename, reason, att.data)
+        return _review(kind, att.filename, PASSWORD_REASON, att.data)
     job = AttachmentJob(sniffed.kind, att.filename, form, limits.max_pdf_pages, limits.convert_timeout)
     try:
         return replace(read_one(job, att.data), source_digest=_digest(att.data))
@@ -163,6 +177,23 @@ def _read_attachment(att: Attachment, form: FormDefinition, read_one: ReadOne, l
         log.warning("could not read a %s attachment (%s)", kind, type(err).__name__)  # no file name: it may be a name
         log.debug("attachment %r: %s", att.filename, err)
         return _review(kind, att.filename, _reason_for(err), att.data)
+
+
+def _image(att: Attachment, kind: str) -> Reading | str:
+    """A picture small enough to be a logo or signature is skipped; anything else may be the form."""
+    size = image_size(att.data)
+    if size is not None and min(size) < PAGE_MIN_PIXELS:
+        return f"a picture of {size[0]} x {size[1]} pixels, too small to be a page of the form (a logo or signature)"
+    return _review(kind, att.filename, SCAN_REASON, att.data)
+
+
+def _not_read(sniffed: Sniffed) -> str:
+    return f"{sniffed.detail or sniffed.kind}: not a kind of file a response form comes in"
+
+
+def could_not_open(reasons: tuple[str, ...] | list[str]) -> bool:
+    """Whether a response's reasons say its file could not be opened (so the respondent is asked again)."""
+    return any(r.startswith((UNOPENED_REASON, PASSWORD_REASON, "attachment larger than")) for r in reasons)
 
 
 def _digest(data: bytes) -> str:
@@ -175,7 +206,7 @@ def _review(kind: str, filename: str | None, reason: str, data: bytes) -> Readin
 
 def _reason_for(err: Exception) -> str:
     reason = getattr(err, "reason", None) or str(err) or type(err).__name__
-    return f"attachment could not be read: {reason}"
+    return f"{UNOPENED_REASON}: {reason}"
 
 
 def fingerprint(reading: Reading) -> str:

@@ -16,7 +16,7 @@ import io
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pdfplumber
 from lxml import etree
@@ -47,6 +47,9 @@ _GLYPH_MARKS = GLYPH_MARKS
 _SYMBOL_FONTS = ("zapfdingbats", "wingdings", "dingbats")
 _SYMBOL_EMPTY_BOXES = frozenset("oq\u00a8")
 _PAGE_NUMBER = re.compile(r"^\W*(page\s+)?\d+(\s*(of|/)\s*\d+)?\W*$", re.IGNORECASE)
+# A line that starts like a question's heading starts a paragraph: joined to the line above, the
+# heading would vanish into the previous answer.
+_HEADING_START = re.compile(r"^(?:question|q)\s*\d{1,2}\b|^\d{1,2}[.)]?$", re.IGNORECASE)
 _BULLET_START = re.compile(r"^[\u2022\u2013\u2014\u25aa\u25cf\u00b7*-]\s|^\d+[.)]\s")
 
 
@@ -96,6 +99,7 @@ def _read_open_pdf(pdf: pdfplumber.PDF, max_pages: int) -> Document:
         return Document(fields=fields, problems=tuple(problems))
     problems += _scanned_pages_problem(pages)
     blocks = layout_blocks(pages)
+    problems += edge_problems(pages)
     log.debug("PDF read: %d pages, %d fields, %d blocks", len(pages), len(fields), len(blocks))
     return Document(blocks=blocks, fields=fields, problems=tuple(problems))
 
@@ -353,6 +357,7 @@ class _Line:
     bottom: float
     first_word_width: float
     space_width: float
+    column_right: float = 0.0  # the right margin mirrored from the left: where a full line ends
 
 
 @dataclass
@@ -389,6 +394,48 @@ def layout_blocks(pages: Sequence[Page]) -> tuple[Block, ...]:
     return tuple(b for item in items for b in _to_blocks(item, pitches))
 
 
+def edge_problems(pages: Sequence[Page]) -> list[str]:
+    """Text that runs into the right edge of its table cell may have been cut short by the printer.
+
+    A word that does not fit a line goes whole to the next one, so left-aligned text ends short
+    of the cell's edge; text running into the cell's margin is clipped there, and a line that is one word
+    ending within a letter of the edge is a word too long for the line, broken where the next
+    letter no longer fit (an e-mail address too long for its box comes back as "...@example.or",
+    or split in two). The reader cannot know what was lost, so a person must look.
+    """
+    out: list[str] = []
+    for page in pages:
+        cells = [c for box in _page_tables(page)[0] for row in box.rows for c in row if c.lines]
+        pads = [ln.x0 - c.x0 for c in cells for ln in c.lines if ln.x0 - c.x0 >= 0.5]
+        if not pads:
+            continue
+        pad = min(pads)  # the cell margin: left-aligned text starts there, and a full line ends there
+        out += [
+            f"In the PDF, the text “…{ln.text[-40:]}” reaches the edge of its box and may have been cut "
+            "short: check it against the original."
+            for c in cells
+            for ln in c.lines
+            if abs(ln.x0 - c.x0 - pad) < 1.5 and len(ln.text) > 3 and _at_edge(ln, c.x1 - pad)
+        ]
+    return out
+
+
+_EDGE_SLACK = 0.75
+
+
+def _at_edge(line: _Line, limit: float) -> bool:
+    """Text running into the cell's margin (clipped there), or one word too long for the line.
+
+    A line of several words may end exactly at the limit (a layout that fills lines to the width);
+    only text past it, into the margin, was cut by the edge. A line that is one word ending within a
+    letter or two of the limit is a word broken where the next letter no longer fit.
+    """
+    if line.x1 > limit + _EDGE_SLACK:
+        return True
+    one_word = " " not in line.text.strip()
+    return one_word and line.x1 >= limit - 2.5 * line.space_width
+
+
 def _running_heads(pages: Sequence[Page]) -> frozenset[str]:
     """Texts printed in the top or bottom band of most pages (running heads and footers)."""
     if len(pages) < 2:
@@ -410,8 +457,14 @@ def _digits_blank(text: str) -> str:
     return re.sub(r"\d+", "#", text.strip())
 
 
-def _is_page_furniture(line: _Line, running: frozenset[str]) -> bool:
-    return bool(_PAGE_NUMBER.match(line.text)) or _digits_blank(line.text) in running
+def _is_page_furniture(line: _Line, running: frozenset[str], page_height: float) -> bool:
+    """A running head or footer, or a page number in the top or bottom band of the page.
+
+    A number alone in the body of the page is text: a letter numbers its answers "3." on a line.
+    """
+    band = 0.08 * page_height
+    in_band = line.top < band or line.bottom > page_height - band
+    return (in_band and bool(_PAGE_NUMBER.match(line.text))) or _digits_blank(line.text) in running
 
 
 def _page_layout(page: Page, running: frozenset[str]) -> _PageLayout:
@@ -420,8 +473,10 @@ def _page_layout(page: Page, running: frozenset[str]) -> _PageLayout:
     loose = [
         ln
         for ln in _lines(page, lambda c: not any(_centre_in(c, bb) for bb in table_areas))
-        if not _is_page_furniture(ln, running)
+        if not _is_page_furniture(ln, running, page.height)
     ]
+    left = min([ln.x0 for ln in loose] + [b.x0 for b in boxes], default=0.0)
+    loose = [replace(ln, column_right=page.width - left) for ln in loose]
     items: list[_TableBox | list[_Line]] = [*boxes, *([ln] for ln in loose)]
     items.sort(key=lambda it: it.top if isinstance(it, _TableBox) else it[0].top)
     content_top = min([b.top for b in boxes] + [ln.top for ln in loose], default=0.0)
@@ -440,7 +495,9 @@ def _page_tables(page: Page) -> tuple[list[_TableBox], list[tuple[float, float, 
 def _bottom_limit(page: Page, content_top: float, running: frozenset[str]) -> float:
     """Lowest point body text may reach: the top margin mirrored, or above a footer."""
     footer_tops = [
-        ln.top for ln in _lines(page, lambda c: c["top"] > page.height / 2) if _is_page_furniture(ln, running)
+        ln.top
+        for ln in _lines(page, lambda c: c["top"] > page.height / 2)
+        if _is_page_furniture(ln, running, page.height)
     ]
     return min([page.height - content_top, *footer_tops])
 
@@ -673,8 +730,14 @@ def _to_blocks(item: _TableBox | list[_Line], pitches: dict[int, float]) -> list
 
 
 def _frame(lines: list[_Line]) -> tuple[float, float]:
-    """Left edge and right limit of a run of loose lines (the page's text column)."""
-    return min(ln.x0 for ln in lines), max(ln.x1 for ln in lines)
+    """Left edge and right limit of a run of loose lines (the page's text column).
+
+    The right limit is the left margin mirrored, unless a line reaches further: a run of short
+    lines (a letter's answers, a page holding its last few lines) has no line of its own that
+    shows where a full line ends, and taking its longest line for one would join every short
+    line to the next.
+    """
+    return min(ln.x0 for ln in lines), max(max(ln.x1 for ln in lines), max(ln.column_right for ln in lines))
 
 
 def _cell_text(cell: _Cell, pitches: dict[int, float]) -> str:
@@ -691,7 +754,7 @@ def _paragraphs(lines: list[_Line], frame: tuple[float, float], pitches: dict[in
     parts = [lines[0].text]
     for prev, cur in zip(lines, lines[1:], strict=False):
         pitch = min(local or 1e9, pitches.get(_height_key(prev), 1e9))
-        sep = " " if _wraps(prev, cur, frame[1], pitch if pitch < 1e9 else 0.0) else "\n"
+        sep = _joiner(prev.text) if _wraps(prev, cur, frame[1], pitch if pitch < 1e9 else 0.0) else "\n"
         parts.append(sep + cur.text)
     return "".join(parts)
 
@@ -706,7 +769,12 @@ def _wraps(prev: _Line, cur: _Line, right: float, pitch: float) -> bool:
     """True when `cur` continues `prev`'s paragraph: its first word would not fit on prev."""
     if cur.top - prev.top > pitch * 1.2 + 0.5 and pitch:
         return False
-    if _BULLET_START.match(cur.text):
+    if _BULLET_START.match(cur.text) or _HEADING_START.match(cur.text):
         return False
     slack = 0.5 * prev.space_width
     return prev.x1 + prev.space_width + cur.first_word_width > right - slack
+
+
+def _joiner(prev: str) -> str:
+    """A line that ends in a hyphen inside a word ("northshire-") goes on without a space."""
+    return "" if re.search(r"[^\W_][-\u2010\u2011\u2013]$", prev) else " "

@@ -276,6 +276,31 @@ def _ole_detail(streams: set[str]) -> str:
 # --- images and text ---------------------------------------------------------------------------
 
 
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height in pixels read from a PNG, GIF or JPEG header (nothing is decoded), or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data.startswith((b"GIF87a", b"GIF89a")) and len(data) >= 10:
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg_size(data)
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """The size in a JPEG's start-of-frame segment, found by walking the segments (bounded)."""
+    i = 2
+    for _ in range(500):
+        if i + 9 > len(data) or data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
+        i += 2 + length
+    return None
+
+
 def _image_kind(data: bytes) -> str | None:
     for magic, name in _IMAGE_MAGICS:
         if data.startswith(magic):

@@ -233,3 +233,17 @@ def test_template_error_is_a_config_error(tmp_path: Path) -> None:
 def test_no_reference_is_a_programming_error() -> None:
     with pytest.raises(ValueError):
         acknowledge(references=[])
+
+
+def test_an_attachment_that_could_not_be_opened_is_asked_for_again() -> None:
+    """Not "we read answers to 0 of the 8 questions": the respondent learns what to send instead."""
+    text = text_part(acknowledge(questions_answered=0, unopened=["Response form.docx"]))
+    assert 'We could not open the file "Response form.docx"' in text
+    assert "as a Word document, as a PDF, or with your answers written in the body of an e-mail" in text
+    assert "We read answers to" not in text
+
+
+def test_a_response_with_no_answers_read_is_not_counted_as_none() -> None:
+    text = text_part(acknowledge(questions_answered=0))
+    assert "We did not find answers to the form's questions in your message" in text
+    assert "0 of the 8" not in text

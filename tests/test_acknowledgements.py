@@ -222,3 +222,23 @@ def test_identical_campaign_texts_from_different_people_are_separate_responses(i
     instance.run()
     assert [m["disposition"] for m in instance.messages()] == ["response", "response", "duplicate"]
     assert len(smtp_server.received) == 2
+
+
+def test_an_attachment_that_could_not_be_opened_is_asked_for_again(instance, smtp_server):
+    from builders.docx_forms import sample_reading
+    from builders.pdf_forms import build_encrypted_pdf
+
+    from parsers.formdef import DEFAULT_FORM_PATH, load_form
+
+    form = load_form(DEFAULT_FORM_PATH)
+    instance.deliver(
+        build_message(
+            sender="Locked Out <locked@example.org>",
+            attachments=[("our response.pdf", "application/pdf", build_encrypted_pdf(form, sample_reading(form, 5)))],
+        )
+    )
+    instance.run()
+    (sent,) = smtp_server.received
+    text = message_from_bytes(sent.raw, policy=policy.default).get_body(("plain",)).get_content()
+    assert 'We could not open the file "our response.pdf"' in text
+    assert "of the 8 questions" not in text

@@ -8,9 +8,11 @@ from email.message import EmailMessage
 
 import pytest
 
-from parsers.classify import AUTO_REPLY, BOUNCE, classify_automatic, looks_like_junk
+from parsers.classify import AUTO_REPLY, BOUNCE, SPAM_PHRASES, classify_automatic, looks_like_junk, spam_phrases
+from parsers.formdef import DEFAULT_FORM_PATH, load_form
 
 US = "childrentrusts.consultation@dcsf.gsi.gov.uk"
+FORM = load_form(DEFAULT_FORM_PATH)
 
 
 def message(subject: str, sender: str = "Jane Smith <jane.smith@example.org>", body: str = "Hello.",
@@ -207,38 +209,85 @@ def test_response_with_form_is_not_automatic() -> None:
 
 
 def test_spam_flag_header_is_junk() -> None:
-    assert looks_like_junk(message("Hi", X_Spam_Flag="YES"), "hi") == "X-Spam-Flag: YES"
+    assert looks_like_junk(message("Hi", X_Spam_Flag="YES"), "hi", FORM) == "X-Spam-Flag: YES"
 
 
 def test_spam_status_header_is_junk() -> None:
     msg = message("Hi", X_Spam_Status="Yes, score=14.2 required=5.0 tests=BAYES_99")
-    assert looks_like_junk(msg, "hi") == "X-Spam-Status: Yes"
+    assert looks_like_junk(msg, "hi", FORM) == "X-Spam-Status: Yes"
 
 
 def test_spam_status_no_is_not_junk() -> None:
-    assert looks_like_junk(message("Hi", X_Spam_Status="No, score=0.1"), "hi") is None
+    assert looks_like_junk(message("Hi", X_Spam_Status="No, score=0.1"), "hi", FORM) is None
 
 
 def test_spam_phrases_without_relation_are_junk() -> None:
     text = "Congratulations, you have won the lottery! Send your details for the wire transfer."
-    reason = looks_like_junk(message("You are a winner"), text)
+    reason = looks_like_junk(message("You are a winner"), text, FORM)
     assert reason is not None and "lottery" in reason
 
 
 def test_flagged_mail_about_the_consultation_is_not_junk() -> None:
     """A spam filter's false positive must not lose a response."""
     msg = message("Children's Trusts consultation response", X_Spam_Flag="YES")
-    assert looks_like_junk(msg, "Please find our response attached.") is None
+    assert looks_like_junk(msg, "Please find our response attached.", FORM) is None
 
 
 def test_spam_phrase_quoted_in_a_response_is_not_junk() -> None:
     text = "Our answer to question 1 is below.\n\n-- Newsletter: click here to unsubscribe"
-    assert looks_like_junk(message("Our views"), text) is None
+    assert looks_like_junk(message("Our views"), text, FORM) is None
 
 
 def test_spam_phrase_with_a_document_is_not_junk() -> None:
-    assert looks_like_junk(with_form(message("Views")), "you have won our support") is None
+    assert looks_like_junk(with_form(message("Views")), "you have won our support", FORM) is None
 
 
 def test_ordinary_question_is_not_junk() -> None:
-    assert looks_like_junk(message("Can I have the form?"), "Could you send me a copy?") is None
+    assert looks_like_junk(message("Can I have the form?"), "Could you send me a copy?", FORM) is None
+
+
+# Two phrases of each kind of scam, as the spam of the day writes them.
+SPAM_OF_EACH_KIND = {
+    "pharmacy": "Buy Viagra and Cialis from our online pharmacy, no prescription needed.",
+    "money": "Dear winner, you have won the lottery: claim your prize by wire transfer.",
+    "loans": "You are pre-approved! Refinance today at the lowest mortgage rates.",
+    "phishing": "Your account has been suspended. Verify your account and confirm your password here.",
+    "marketing": "Limited time offer on replica watches: act now, 100% free delivery.",
+}
+
+
+def test_every_kind_of_spam_phrase_has_an_example() -> None:
+    assert set(SPAM_OF_EACH_KIND) == set(SPAM_PHRASES)
+
+
+@pytest.mark.parametrize("kind", sorted(SPAM_OF_EACH_KIND))
+def test_two_phrases_of_a_kind_are_junk(kind: str) -> None:
+    reason = looks_like_junk(message("Hello"), SPAM_OF_EACH_KIND[kind], FORM)
+    assert reason is not None and reason.startswith("spam phrases: ")
+
+
+def test_one_phrase_alone_is_not_junk() -> None:
+    assert looks_like_junk(message("Hello"), "I work from home on Fridays; could you send me the form?", FORM) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We want the Board to make an impact now, before the next spending round.",
+        "We support the enlargement of the beneficiary group to include care leavers.",
+        "Please send a password-protected copy if the response is confidential.",
+        "The council will not refinance the Board's budget.",
+    ],
+)
+def test_words_inside_other_words_are_no_signal(text: str) -> None:
+    assert len(spam_phrases(text)) < 2
+    assert looks_like_junk(message("A thought"), text, FORM) is None
+
+
+@pytest.mark.parametrize(
+    "own",
+    ["Children’s Trusts", "childrentrusts.consultation@dcsf.gsi.gov.uk", "Castle View House", "WA7 2GJ"],
+)
+def test_the_consultations_own_words_from_the_form_file_veto_junk(own: str) -> None:
+    text = f"Dear winner, you have won the lottery. {own}"
+    assert looks_like_junk(message("Hello"), text, FORM) is None

@@ -412,7 +412,8 @@ def test_letter_without_form_structure_keeps_its_text() -> None:
     assert got.respondent == Respondent()
 
 
-def test_numbered_points_in_a_letter_are_not_answers() -> None:
+def test_numbered_points_in_a_letter_are_read_but_not_trusted() -> None:
+    """Numbered paragraphs may be answers or just points: read them, and let a person confirm."""
     letter = Document(
         blocks=(
             Paragraph("Dear Sir,"),
@@ -421,7 +422,10 @@ def test_numbered_points_in_a_letter_are_not_answers() -> None:
             Paragraph("Yours, Jo"),
         )
     )
-    assert _read(letter).review_reasons == (LETTER_REASON,)
+    got = _read(letter)
+    assert got.status == "needs_review"
+    assert any("numbered paragraphs" in r for r in got.review_reasons)
+    assert got.answers["q2"] == Answer(None, "Schools are not mentioned enough.")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from PIL import Image
 from parsers.attachments import AttachmentJob, read_attachment
 from parsers.formdef import DEFAULT_FORM_PATH, load_form
 from parsers.mail import parse_mail
-from parsers.message import Limits, MessageReading, fingerprint, read_message
+from parsers.message import SCAN_REASON, Limits, MessageReading, fingerprint, read_message
 from parsers.model import Reading
 
 FORM = load_form(DEFAULT_FORM_PATH)
@@ -212,10 +212,31 @@ def test_flagged_spam_about_something_else_is_junk() -> None:
 
 
 def test_a_logo_beside_a_question_is_correspondence() -> None:
-    """An e-mail signature's logo is not a scanned form."""
+    """An e-mail signature's logo is not a scanned form, and the message says it was skipped and why."""
     logo = small_png_logo()
     result = read(build_message(body=QUESTION, attachments=[("logo.png", "image/png", logo)]))
     assert (result.disposition, result.readings) == ("correspondence", ())
+    assert result.problems == (
+        "skipped logo.png: a picture of 120 x 40 pixels, too small to be a page of the form (a logo or signature)",
+    )
+
+
+def test_a_small_file_photo_of_a_page_goes_to_review_as_a_scan() -> None:
+    """A photo of the form compresses to a few kilobytes when it is plain; its size in pixels tells."""
+    buf = io.BytesIO()
+    Image.new("L", (850, 1100), 255).save(buf, "JPEG", quality=30)
+    assert len(buf.getvalue()) < 150_000
+    result = read(
+        build_message(body="My form is attached.", attachments=[("IMG_0042.jpg", "image/jpeg", buf.getvalue())])
+    )
+    assert result.disposition == "response"
+    assert result.readings[0].review_reasons == (SCAN_REASON,)
+
+
+def test_a_contact_card_is_skipped_with_why() -> None:
+    card = b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Jo Bloggs\r\nEND:VCARD\r\n"
+    result = read(build_message(body=QUESTION, attachments=[("Jo Bloggs.vcf", "text/vcard", card)]))
+    assert result.problems == ("skipped Jo Bloggs.vcf: a contact card (vCard)",)
 
 
 # --- attachments that cannot be read as forms ---------------------------------------------------

@@ -310,3 +310,54 @@ def test_looping_pdf_builder_makes_a_one_page_pdf():
     data = build_looping_pdf()
     assert data.startswith(b"%PDF-")
     assert len(PdfReader(io.BytesIO(data)).pages) == 1
+
+
+def _one_row_table(value: str, *, clip: bool) -> bytes:
+    """A printed "E-mail | value" row whose value is as long as the cell, clipped at its edge or not."""
+    out = io.BytesIO()
+    canvas = Canvas(out)
+    left, mid, right, top, bottom = 72, 200, 360, 700, 680
+    for x in (left, mid, right):
+        canvas.line(x, bottom, x, top)
+    for y in (bottom, top):
+        canvas.line(left, y, right, y)
+    canvas.setFont("Helvetica", 10)
+    canvas.drawString(left + 5, bottom + 6, "E-mail")
+    if clip:
+        path = canvas.beginPath()
+        path.rect(mid, bottom, right - mid - 5, top - bottom)
+        canvas.clipPath(path, stroke=0)
+    canvas.drawString(mid + 5, bottom + 6, value)
+    canvas.save()
+    return out.getvalue()
+
+
+def test_text_reaching_the_edge_of_its_cell_is_a_problem():
+    """An e-mail address too long for its box, clipped at the edge by the printer, comes back short."""
+    doc = read_pdf(_one_row_table("jo.bloggs-smith@children-and-families.example.org", clip=True))
+    assert any("reaches the edge of its box" in p for p in doc.problems)
+
+
+def test_text_short_of_the_edge_of_its_cell_is_no_problem():
+    assert read_pdf(_one_row_table("jo@example.org", clip=False)).problems == ()
+
+
+def test_a_word_broken_at_the_edge_of_its_cell_is_a_problem():
+    """LibreOffice breaks an address too long for its box where the next letter no longer fits."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    out = io.BytesIO()
+    canvas = Canvas(out)
+    left, top, bottom = 200, 700, 660
+    first, rest = "jo.bloggs-smith@childrenandfamilies", "example.org"
+    right = left + 5 + stringWidth(first, "Helvetica", 10) + 2 + 5  # one letter short of the edge
+    for x in (72, left, right):
+        canvas.line(x, bottom, x, top)
+    for y in (bottom, top):
+        canvas.line(72, y, right, y)
+    canvas.setFont("Helvetica", 10)
+    canvas.drawString(77, bottom + 26, "E-mail")
+    canvas.drawString(left + 5, bottom + 26, first)
+    canvas.drawString(left + 5, bottom + 14, rest)
+    canvas.save()
+    assert any("reaches the edge of its box" in p for p in read_pdf(out.getvalue()).problems)
