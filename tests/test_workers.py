@@ -39,15 +39,23 @@ def _responses(count: int, seed: str) -> list[bytes]:
     ]
 
 
-def _start(config: Path, command: str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", "--config", str(config), command],
-        cwd=REPO,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+class Worker:
+    """An `intake` process whose log goes to a file (a pipe nobody reads would fill and block it)."""
+
+    def __init__(self, config: Path, command: str, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ingest.cli", "--config", str(config), command],
+                cwd=REPO,
+                env={**os.environ, **env},
+                stdout=subprocess.DEVNULL,
+                stderr=out,
+            )
+
+    def finish(self, timeout: float = 300) -> tuple[int, str]:
+        self.process.wait(timeout=timeout)
+        return self.process.returncode, self.log.read_text(errors="replace")
 
 
 def _progress(database_url: str) -> tuple[int, int]:
@@ -95,15 +103,17 @@ def test_three_serve_processes_share_one_mailbox_on_postgresql(pg_url, clean_dov
         extra="[schedule]\ninterval_seconds = 5\n[acknowledgements]\nper_cycle = 1000\n",
     )
     env = {"INTAKE_MAILBOX_PASSWORD": clean_dovecot.password}
-    workers = [_start(config, "serve", env) for _ in range(WORKERS)]  # started together: the schema race
+    # started together: the schema is created under a lock, not raced
+    workers = [Worker(config, "serve", env, tmp_path / f"serve-{n}.log") for n in range(WORKERS)]
     try:
         done = _wait_until(lambda: _progress(pg_url) == (MAILBOX_SIZE, MAILBOX_SIZE), timeout=600)
     finally:
         for w in workers:
-            w.send_signal(signal.SIGTERM)
-        errors = [w.communicate(timeout=120)[1] for w in workers]
-    assert done, f"not finished: {_progress(pg_url)}\n" + "\n".join(e[-2000:] for e in errors)
-    assert [w.returncode for w in workers] == [0] * WORKERS, errors
+            w.process.send_signal(signal.SIGTERM)
+        ended = [w.finish(timeout=120) for w in workers]
+    logs = [log for _status, log in ended]
+    assert done, f"not finished: {_progress(pg_url)}\n" + "\n".join(log[-2000:] for log in logs)
+    assert [status for status, _log in ended] == [0] * WORKERS, [log[-2000:] for log in logs]
     _assert_each_once(config, tmp_path, smtp_server, MAILBOX_SIZE)
 
     engine = make_engine(pg_url)
@@ -126,13 +136,13 @@ def test_a_run_started_while_another_is_filing(database, clean_dovecot, smtp_ser
         extra="[acknowledgements]\nper_cycle = 1000\n",
     )  # fmt: skip
     env = {"INTAKE_MAILBOX_PASSWORD": clean_dovecot.password}
-    first = _start(config, "run", env)
-    assert _wait_until(lambda: _progress(url)[0] > 0 or first.poll() is not None, timeout=120)
-    second = _start(config, "run", env)  # cron overlapping a long back-fill
-    first_err = first.communicate(timeout=300)[1]
-    second_err = second.communicate(timeout=300)[1]
-    assert first.returncode == 0, first_err
-    assert second.returncode == 0, second_err
+    first = Worker(config, "run", env, tmp_path / "first.log")
+    assert _wait_until(lambda: _progress(url)[0] > 0 or first.process.poll() is not None, timeout=120)
+    second = Worker(config, "run", env, tmp_path / "second.log")  # cron overlapping a long back-fill
+    first_status, first_err = first.finish()
+    second_status, second_err = second.finish()
+    assert first_status == 0, first_err
+    assert second_status == 0, second_err
     if database == "sqlite":
         assert "another intake process" in second_err, "the second run waits for the first on SQLite"
     _assert_each_once(config, tmp_path, smtp_server, count)
