@@ -148,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if not args.verbose:
-        for noisy in ("alembic", "pdfminer", "imapclient", "mailparser", "mail-parser"):
+        # APScheduler says "Running job" and "executed successfully" at INFO for every cycle.
+        for noisy in ("alembic", "pdfminer", "imapclient", "mailparser", "mail-parser", "apscheduler"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         config = load_config(args.config)
@@ -184,16 +185,7 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
     engine = _engine(config)
     with stop_on_signals() as stop:
         result = run_cycle(config, engine, progress=_progress_printer(), stop=stop)
-    counts = result.as_counts()
-    log.info(
-        "cycle %s %s: %s new messages, %s responses filed (%s need review), %s acknowledgements sent",
-        result.cycle_id,
-        "completed" if result.completed else "could not complete",
-        counts["stored"],
-        counts["responses"],
-        counts["needs_review"],
-        counts["acks_sent"],
-    )
+    log.info("%s", result.summary())
     for err in result.errors:
         print(f"intake: {err}", file=sys.stderr)
     return EXIT_OK if result.completed else EXIT_FAILED

@@ -101,6 +101,10 @@ class DatabaseSection(_Section):
 class ScheduleSection(_Section):
     interval_seconds: int = Field(300, ge=5)
     cycle_deadline_seconds: float = Field(3600.0, ge=5)
+    push: bool = True
+    idle_renew_seconds: float = Field(600.0, ge=10, le=1740)  # RFC 2177: servers may end IDLE at 30 min
+    maildir_check_seconds: float = Field(5.0, gt=0)
+    heartbeat_cycles: int = Field(12, ge=0)
 
 
 class LimitsSection(_Section):

@@ -128,7 +128,7 @@ class SmtpDelivery:
             self._current = None
         if refused:
             raise _refusal_error(refused)
-        log.info("sent %s to %d recipient(s) via %s", msg.get("Message-ID"), len(to), self.host)
+        log.debug("sent %s to %d recipient(s) via %s", msg.get("Message-ID"), len(to), self.host)
 
     def abort(self) -> None:
         self._aborted = True

@@ -341,6 +341,19 @@ class ImapSource:
         except IMAPClientError as err:
             raise TransientError(f"IMAP server refused {action}: {err}") from err
 
+    def watch_connection(self) -> IMAPClient | None:
+        """This source's connection with its folder selected read-only, for IDLE (ingest/push.py).
+
+        None when the server does not offer IDLE. Meant for a source of its own: the cycle's source
+        keeps its one connection for the poll, the moves and the Sent copies.
+        """
+        client = self._connection()
+        if not client.has_capability("IDLE"):
+            return None
+        name = server_folder_name(self.folder, self._prefix, self._separator)
+        self._guarded("selecting the folder to watch", lambda c: c.select_folder(name, readonly=True))
+        return client
+
     # -- folders
 
     def server_name(self, folder: str) -> str:
