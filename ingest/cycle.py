@@ -159,6 +159,7 @@ def open_mail_source(config: Config) -> MailSource:
         tls=m.tls or None,
         ca_file=str(config.path(m.ca_file)) if m.ca_file else None,
         timeout=m.timeout_seconds,
+        token_source=config.token_source("mailbox"),
     )
 
 
@@ -170,6 +171,7 @@ def open_mail_delivery(config: Config) -> Delivery:
         tls=s.tls or None,
         ca_file=str(config.path(s.ca_file)) if s.ca_file else None,
         timeout=s.timeout_seconds,
+        token_source=config.token_source("smtp"),
     )
 
 
