@@ -33,7 +33,7 @@ def oauth_dovecot():
 def oauth(oauth_dovecot):
     oauth, dovecot = oauth_dovecot
     dovecot.reset()
-    oauth.client_disabled, oauth.lifetime = False, 3600.0
+    oauth.client_disabled, oauth.lifetime, oauth.refresh_token = False, 3600.0, "refresh-of-the-test"
     return oauth, dovecot
 
 
@@ -153,3 +153,16 @@ def test_xoauth2_configuration_errors_exit_2(tmp_path, monkeypatch, capsys, line
     config.write_text(config.read_text().replace("[mailbox]\n", "[mailbox]\n" + lines, 1))
     assert run_intake(config, "run") == 2
     assert needle in capsys.readouterr().err
+
+
+def test_a_refresh_token_logs_in_as_google_has_it(oauth):
+    oauth, dovecot = oauth
+    settings = OAuthSettings(oauth.token_url, oauth.client_id, "https://mail.google.com/",
+                             refresh_token=oauth.refresh_token)  # fmt: skip
+    tokens = TokenSource(settings)
+    _logins(oauth, dovecot, tokens)
+    assert tokens.fetched == 1 and settings.flow == "refresh_token"
+    oauth.refresh_token = "withdrawn"  # consent withdrawn: the grant is refused
+    tokens.invalidate()
+    with pytest.raises(CredentialError, match="invalid_grant"):
+        _logins(oauth, dovecot, tokens)
