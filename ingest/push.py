@@ -74,6 +74,9 @@ class ImapIdleWatcher:
             except DatabaseUnavailable as err:  # the cycles say so; check again later
                 log.debug("new-mail watch: %s", err)
                 self.stop.wait(MAX_RECONNECT_WAIT)
+            except Exception as err:  # e.g. a ConfigError the cycles report too: the schedule polls
+                log.error("new-mail watch stopped: %s; new mail is seen at each scheduled poll", err)
+                return
 
     def _dropped(self, err: Exception) -> None:
         """One WARNING for the first failure of a run of them; then wait longer each time."""
@@ -117,8 +120,8 @@ class ImapIdleWatcher:
                 log.info("new-mail watch (IDLE) re-established")
                 self._down, self._wait = False, self.first_wait
                 self.on_new_mail()  # mail that came while it was down
-            else:
-                log.debug("waiting for new mail in IDLE")
+            elif self.connections == 1:
+                log.info("new-mail watch: waiting in IMAP IDLE")
             self._idle(client)
             return True
         finally:

@@ -35,7 +35,7 @@ def _wait_for(predicate, timeout: float, what: str) -> float:  # type: ignore[no
 def _serve(config: Path, log: Path, password: str) -> subprocess.Popen:
     with open(log, "w") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "ingest.cli", "--config", str(config), "-v", "serve"],
+            [sys.executable, "-m", "ingest.cli", "--config", str(config), "serve"],
             cwd=REPO,
             env={"PATH": "/usr/bin:/bin", "INTAKE_MAILBOX_PASSWORD": password},
             stdout=subprocess.DEVNULL,
@@ -60,25 +60,32 @@ def test_serve_acknowledges_within_seconds_in_idle_and_reconnects_after_a_drop(s
         log = tmp_path / "serve.log"
         proc = _serve(config, log, dovecot.password)
         try:
-            _wait_for(lambda: "waiting for new mail in IDLE" in log.read_text(), 60, "IDLE")
+            _wait_for(lambda: "waiting in IMAP IDLE" in log.read_text(), 60, "IDLE")
             first = _latency(dovecot, smtp_server, response_mail(subject="first"), 0)
             print(f"\nIDLE latency, APPEND to acknowledgement: {first:.2f} s")
 
             dovecot.kill()  # a crash: every connection, the IDLE one with it, ends without a BYE
             dovecot.restart()
-            again = _wait_for(lambda: "IDLE) re-established" in log.read_text(), 60, "IDLE re-established")
+            try:
+                again = _wait_for(lambda: "IDLE) re-established" in log.read_text(), 60, "IDLE re-established")
+            except BaseException:
+                print(log.read_text(), dovecot.log, sep="\n")
+                raise
             print(f"IDLE re-established {again:.1f} s after the server restarted")
             time.sleep(1)  # the catch-up cycle that follows a reconnect
             other = response_mail(subject="second", body=BODY_RESPONSE.replace("Pat", "Sam"))
             second = _latency(dovecot, smtp_server, other, 1)
             print(f"IDLE latency after the reconnect: {second:.2f} s")
         finally:
+            time.sleep(1)  # let the cycle in hand end, so the stop lands in the IDLE wait
             proc.send_signal(signal.SIGTERM)
+            stopping = time.monotonic()
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 pytest.fail("serve did not stop promptly on SIGTERM while in IDLE")
+            print(f"stopped {time.monotonic() - stopping:.2f} s after SIGTERM")
         text = log.read_text()
     assert proc.returncode == 0, text
     assert len(smtp_server.received) == 2
