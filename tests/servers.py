@@ -331,6 +331,22 @@ class DovecotServer:
         self.process.kill()
         self.process.wait()
 
+    def kill_sessions(self) -> int:
+        """SIGKILL every process serving a logged-in IMAP connection; the server stays up.
+
+        Each client sees its connection end without a BYE, as after a crash of its session or a
+        NAT box forgetting it. Returns how many were killed.
+        """
+        if self.process is None or self.process.poll() is not None:
+            return 0
+        killed = 0
+        for pid in _children_of(self.process.pid):
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "imap":
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+        return killed
+
     def stop(self) -> None:
         """Stop the master by its PID (it takes its children with it) and wait for it."""
         if self.process is None or self.process.poll() is not None:

@@ -64,14 +64,16 @@ def test_serve_acknowledges_within_seconds_in_idle_and_reconnects_after_a_drop(s
             first = _latency(dovecot, smtp_server, response_mail(subject="first"), 0)
             print(f"\nIDLE latency, APPEND to acknowledgement: {first:.2f} s")
 
-            dovecot.kill()  # a crash: every connection, the IDLE one with it, ends without a BYE
-            dovecot.restart()
+            # Every session process killed: the IDLE connection ends without a BYE, as after a crash
+            # of the server's side or a NAT box forgetting it. (Killing the master as well races
+            # with its spawning: an orphaned login process can hold the port after the restart.)
+            assert dovecot.kill_sessions() >= 1
             try:
                 again = _wait_for(lambda: "IDLE) re-established" in log.read_text(), 60, "IDLE re-established")
             except BaseException:
                 print(log.read_text(), dovecot.log, sep="\n")
                 raise
-            print(f"IDLE re-established {again:.1f} s after the server restarted")
+            print(f"IDLE re-established {again:.1f} s after its connection was killed")
             time.sleep(1)  # the catch-up cycle that follows a reconnect
             other = response_mail(subject="second", body=BODY_RESPONSE.replace("Pat", "Sam"))
             second = _latency(dovecot, smtp_server, other, 1)
