@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  intake export --format xlsx --output responses.xlsx --exclude-confidential\n"
         "  intake person ann@example.org --export sar  subject access: all that is held about one person\n"
         "  intake erase --person ann@example.org       erase one person's personal data (asks first)\n"
+        "  intake status --json                        is the service healthy? (exit 0 yes, 1 no)\n"
         "\nexit status: 0 done, 1 could not complete (mailbox, database or disk), 2 configuration error",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -96,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="send pending acknowledgements now, and those that gave up after repeated failures",
     )  # fmt: skip
 
+    status = sub.add_parser(
+        "status", help="is the service healthy? last cycle, queues, errors; exit 0 healthy, 1 stale or failing"
+    )
+    status.add_argument("--json", action="store_true", help="one JSON object, for monitoring systems")
+
     refile = sub.add_parser("refile", help="file stored messages again (those that failed, or named ones)")
     refile.add_argument("messages", nargs="*", metavar="MESSAGE", help="message numbers, as in the log (#12 or 12)")
     refile.add_argument("--failed", action="store_true", help="every message whose filing failed")
@@ -148,7 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if not args.verbose:
-        for noisy in ("alembic", "pdfminer", "imapclient", "mailparser", "mail-parser"):
+        # APScheduler says "Running job" and "executed successfully" at INFO for every cycle.
+        for noisy in ("alembic", "pdfminer", "imapclient", "mailparser", "mail-parser", "apscheduler"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         config = load_config(args.config)
@@ -184,16 +191,7 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
     engine = _engine(config)
     with stop_on_signals() as stop:
         result = run_cycle(config, engine, progress=_progress_printer(), stop=stop)
-    counts = result.as_counts()
-    log.info(
-        "cycle %s %s: %s new messages, %s responses filed (%s need review), %s acknowledgements sent",
-        result.cycle_id,
-        "completed" if result.completed else "could not complete",
-        counts["stored"],
-        counts["responses"],
-        counts["needs_review"],
-        counts["acks_sent"],
-    )
+    log.info("%s", result.summary())
     for err in result.errors:
         print(f"intake: {err}", file=sys.stderr)
     return EXIT_OK if result.completed else EXIT_FAILED
@@ -395,6 +393,17 @@ def _retry_acknowledgements(config: Config, engine) -> None:  # type: ignore[no-
         print(f"intake acks: SMTP unavailable: {counts.down}", file=sys.stderr)
 
 
+def cmd_status(config: Config, args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from ingest.status import gather_status, render_text
+
+    with Session(_engine(config)) as session:
+        status = gather_status(session, dt.datetime.now(dt.UTC), config.settings.schedule.interval_seconds)
+    sys.stdout.write(status.as_json() + "\n" if args.json else render_text(status))
+    return EXIT_OK if status.healthy else EXIT_FAILED
+
+
 def cmd_refile(config: Config, args: argparse.Namespace) -> int:
     from sqlmodel import select
 
@@ -519,6 +528,7 @@ COMMANDS = {
     "show": cmd_show,
     "original": cmd_original,
     "refile": cmd_refile,
+    "status": cmd_status,
     "person": cmd_person,
     "erase": cmd_erase,
     "retention": cmd_retention,

@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ingest.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ingest.oauth import TokenSource
 from parsers.formdef import FormDefinition, FormDefinitionError, load_form
 from store.retention import RetentionPolicy
 
@@ -34,7 +37,30 @@ class FormSection(_Section):
     definition: str = "forms/childrens-trusts-2008.toml"
 
 
-class MailboxSection(_Section):
+class _LoginSection(_Section):
+    """How a mail server login is made: a password, or an OAuth 2.0 token (SASL XOAUTH2)."""
+
+    auth: Literal["password", "xoauth2"] = "password"
+    token_url: str = ""
+    client_id: str = ""
+    scope: str = ""
+
+    @field_validator("token_url")
+    @classmethod
+    def _token_url(cls, v: str) -> str:
+        loopback = v.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
+        if v and not (v.startswith("https://") or loopback):
+            raise ValueError("must be an https:// address (http:// only on loopback, for tests)")
+        return v
+
+    @model_validator(mode="after")
+    def _xoauth2_needs_endpoint(self) -> _LoginSection:
+        if self.auth == "xoauth2" and not (self.token_url and self.client_id):
+            raise ValueError('auth = "xoauth2" needs token_url and client_id')
+        return self
+
+
+class MailboxSection(_LoginSection):
     url: str = "maildir:var/sample-maildir"
     processed_folder: str = "Processed"
     tls: Literal["", "none"] = ""
@@ -51,7 +77,7 @@ class MailboxSection(_Section):
         return v
 
 
-class SmtpSection(_Section):
+class SmtpSection(_LoginSection):
     url: str = "outbox:var/outbox"
     from_address: str = Field("childrentrusts.consultation@dcsf.gsi.gov.uk", alias="from")
     from_name: str = "Children's Trusts Consultation"
@@ -101,6 +127,10 @@ class DatabaseSection(_Section):
 class ScheduleSection(_Section):
     interval_seconds: int = Field(300, ge=5)
     cycle_deadline_seconds: float = Field(3600.0, ge=5)
+    push: bool = True
+    idle_renew_seconds: float = Field(600.0, ge=10, le=1740)  # RFC 2177: servers may end IDLE at 30 min
+    maildir_check_seconds: float = Field(5.0, gt=0)
+    heartbeat_cycles: int = Field(12, ge=0)
 
 
 class LimitsSection(_Section):
@@ -210,6 +240,23 @@ class Config:
     @staticmethod
     def secret(section: str) -> str | None:
         return os.environ.get(PASSWORD_ENV[section]) or None
+
+    def token_source(self, section: str) -> TokenSource | None:
+        """The shared OAuth token source of `[mailbox]` or `[smtp]`, or None for a password login."""
+        from ingest.oauth import CLIENT_SECRET_ENV, REFRESH_TOKEN_ENV, OAuthSettings, token_source_for
+
+        login: _LoginSection = getattr(self.settings, section)
+        if login.auth != "xoauth2":
+            return None
+        settings = OAuthSettings(
+            login.token_url,
+            login.client_id,
+            login.scope,
+            client_secret=os.environ.get(CLIENT_SECRET_ENV) or None,
+            refresh_token=os.environ.get(REFRESH_TOKEN_ENV) or None,
+        )
+        settings.check(section)
+        return token_source_for(settings)
 
 
 def _absolute_file_url(url: str, scheme: str, cfg: Config) -> str:

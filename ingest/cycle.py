@@ -58,6 +58,20 @@ class CycleResult:
     def completed(self) -> bool:
         return not self.errors
 
+    @property
+    def did_work(self) -> bool:
+        """Whether anything changed: a message stored or filed, an acknowledgement sent or given up."""
+        return bool(self.stored.stored or self.filed.processed or self.sent.sent or self.sent.failed)
+
+    def summary(self) -> str:
+        """The cycle's one log line: counts only, never an address, name or subject."""
+        c = self.as_counts()
+        outcome = "completed" if self.completed else "could not complete"
+        return (
+            f"cycle {self.cycle_id} {outcome}: {c['stored']} new messages, {c['responses']} responses filed "
+            f"({c['needs_review']} need review, {c['failed']} failed), {c['acks_sent']} acknowledgements sent"
+        )
+
     def as_counts(self) -> dict:
         return {
             "stored": self.stored.stored,
@@ -145,6 +159,7 @@ def open_mail_source(config: Config) -> MailSource:
         tls=m.tls or None,
         ca_file=str(config.path(m.ca_file)) if m.ca_file else None,
         timeout=m.timeout_seconds,
+        token_source=config.token_source("mailbox"),
     )
 
 
@@ -156,6 +171,7 @@ def open_mail_delivery(config: Config) -> Delivery:
         tls=s.tls or None,
         ca_file=str(config.path(s.ca_file)) if s.ca_file else None,
         timeout=s.timeout_seconds,
+        token_source=config.token_source("smtp"),
     )
 
 
@@ -235,7 +251,7 @@ def _store_step(
         guard.on_trip(source.abort)
         with mailbox_poll_lock(engine, config.mailbox_url) as polling:
             if not polling:
-                log.info("another worker is polling the mailbox; filing and sending only")
+                log.debug("another worker is polling the mailbox; filing and sending only")
                 return source
             result.stored = store_new(
                 source,

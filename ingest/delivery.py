@@ -31,6 +31,7 @@ from typing import Protocol
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from ingest.errors import ConfigError, CredentialError, PermanentDeliveryError, TransientError
+from ingest.oauth import TokenSource, xoauth2_string
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class SmtpDelivery:
         ca_file: str | Path | None = None,
         timeout: float = 30,
         local_hostname: str | None = None,
+        token_source: TokenSource | None = None,
     ) -> None:
         if tls not in TLS_MODES:
             raise ConfigError(f"smtp tls must be one of {', '.join(TLS_MODES)}, not {tls!r}")
@@ -91,10 +93,11 @@ class SmtpDelivery:
         self.host, self.port, self.tls = host, port, tls
         self.username, self._password = username, password
         self.ca_file, self.timeout, self.local_hostname = ca_file, timeout, local_hostname
+        self.token_source = token_source  # XOAUTH2 instead of the password (ingest/oauth.py)
         self._current: smtplib.SMTP | None = None
         self._aborted = False
         if username and tls == "none":
-            log.warning("SMTP login to %s:%s without TLS sends the password in clear", host, port)
+            log.warning("SMTP login to %s:%s without TLS sends the credentials in clear", host, port)
 
     def __repr__(self) -> str:  # never show the password
         return f"SmtpDelivery({self.host!r}, {self.port}, tls={self.tls!r}, username={self.username!r})"
@@ -119,6 +122,8 @@ class SmtpDelivery:
         except smtplib.SMTPConnectError as err:  # refused at the greeting: the server, not this message
             raise TransientError(f"SMTP {self.host}:{self.port} greeting: {err.smtp_code} {_reply_text(err)}") from err
         except smtplib.SMTPAuthenticationError as err:
+            if self.token_source is not None:
+                self.token_source.invalidate()
             raise CredentialError(f"SMTP login refused by {self.host}: {_reply_text(err)}") from err
         except smtplib.SMTPResponseException as err:
             raise reply_error(err.smtp_code, _reply_text(err)) from err
@@ -128,7 +133,7 @@ class SmtpDelivery:
             self._current = None
         if refused:
             raise _refusal_error(refused)
-        log.info("sent %s to %d recipient(s) via %s", msg.get("Message-ID"), len(to), self.host)
+        log.debug("sent %s to %d recipient(s) via %s", msg.get("Message-ID"), len(to), self.host)
 
     def abort(self) -> None:
         self._aborted = True
@@ -156,8 +161,15 @@ class SmtpDelivery:
                 raise TransientError(f"SMTP {self.host}:{self.port} does not offer STARTTLS")
             smtp.starttls(context=self._tls_context())
             smtp.ehlo()
-        if self.username:
+        if self.username and self.token_source is not None:
+            self._xoauth2(smtp, self.username, self.token_source.access_token())
+        elif self.username:
             smtp.login(self.username, self._password or "")
+
+    @staticmethod
+    def _xoauth2(smtp: smtplib.SMTP, user: str, token: str) -> None:
+        """AUTH XOAUTH2; to an error challenge (JSON) the answer is empty, and the server then says 535."""
+        smtp.auth("XOAUTH2", lambda challenge=None: "" if challenge else xoauth2_string(user, token))
 
 
 def reply_error(code: int, text: str) -> TransientError | SmtpRefusal:
@@ -242,6 +254,7 @@ def open_delivery(
     *,
     timeout: float = 30,
     local_hostname: str | None = None,
+    token_source: TokenSource | None = None,
 ) -> Delivery:
     """`smtp://[user@]host[:port]` (STARTTLS unless tls='none'), `smtps://...`, or `outbox:PATH`.
 
@@ -258,9 +271,13 @@ def open_delivery(
     except ValueError as err:
         raise ConfigError(f"delivery URL {url!r} has a bad port") from err
     username = unquote(parts.username) if parts.username else None
+    if token_source is not None and not username:
+        raise ConfigError(
+            f'[smtp] auth = "xoauth2" needs the user to log in as in the url: smtp://USER@{parts.hostname}'
+        )
     return SmtpDelivery(parts.hostname, port, tls=_tls_mode(parts.scheme, tls), username=username,
                         password=password, ca_file=ca_file, timeout=timeout,
-                        local_hostname=local_hostname)  # fmt: skip
+                        local_hostname=local_hostname, token_source=token_source)  # fmt: skip
 
 
 def _open_outbox(path: str) -> OutboxDelivery:

@@ -160,7 +160,7 @@ def _file_next(engine: Engine, cursor: int, readers: Readers, acks: AckSettings,
     else:
         failpoint("filed")
         counts.add(outcome)
-        log.info("message #%s: %s", message_pk, outcome.summary())
+        log.debug("message #%s: %s", message_pk, outcome.summary())
     counts.processed += 1
     return message_pk
 

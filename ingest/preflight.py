@@ -24,6 +24,8 @@ def check_config(config: Config) -> None:
     """Raise ConfigError naming the keys at fault."""
     _check_folders(config)
     _check_acknowledgement(config)
+    for section in ("mailbox", "smtp"):
+        config.token_source(section)  # xoauth2 without a secret in the environment: exit 2 now
 
 
 def _check_folders(config: Config) -> None:

@@ -188,7 +188,7 @@ def _send_one(
     failpoint("sent-unrecorded")
     _record(engine, ack_id, status=AckStatus.SENT, attempts=attempts, sent_at=utcnow(), last_error=None)
     failpoint("ack-recorded")
-    log.info("acknowledgement #%s sent", ack_id)
+    log.debug("acknowledgement #%s sent", ack_id)
     return AckStatus.SENT
 
 

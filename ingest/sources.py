@@ -30,6 +30,7 @@ from imapclient.imap4 import IMAP4WithTimeout
 from imapclient.tls import IMAP4_TLS
 
 from ingest.errors import ConfigError, CredentialError, IntakeError, MessageError, TransientError
+from ingest.oauth import TokenSource
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +214,7 @@ class ImapSource:
         use_move: bool = True,
         connect_attempts: int = 3,
         retry_delay: float = 1.0,
+        token_source: TokenSource | None = None,
     ) -> None:
         if tls not in TLS_MODES:
             raise ConfigError(f"tls must be one of {', '.join(TLS_MODES)}, not {tls!r}")
@@ -222,6 +224,7 @@ class ImapSource:
         self.tls, self.ca_file, self.timeout = tls, ca_file, timeout
         self.use_move = use_move
         self.connect_attempts, self.retry_delay = connect_attempts, retry_delay
+        self.token_source = token_source  # XOAUTH2 instead of the password (ingest/oauth.py)
         self._client: IMAPClient | None = None
         self._socket: socket.socket | None = None  # known from the moment it connects
         self._aborted = False
@@ -262,16 +265,27 @@ class ImapSource:
         except (OSError, IMAPClientError) as err:
             raise TransientError(f"cannot connect to IMAP server {where}: {err}") from err
         try:
-            client.login(self.username, self._password)
+            self._login(client)
             self._prefix, self._separator = self._read_naming(client)
         except LoginError as err:
             _shutdown_quietly(client)
+            if self.token_source is not None:
+                self.token_source.invalidate()  # revoked or expired early: the next login fetches anew
             raise CredentialError(f"IMAP login as {self.username} on {where} refused: {err}") from err
+        except CredentialError:
+            _shutdown_quietly(client)
+            raise
         except (OSError, IMAPClientError) as err:
             _shutdown_quietly(client)
             raise TransientError(f"IMAP login on {where} failed: {err}") from err
         client.normalise_times = False  # keep INTERNALDATE's own time zone
         return client
+
+    def _login(self, client: IMAPClient) -> None:
+        if self.token_source is None:
+            client.login(self.username, self._password)
+        else:
+            client.oauth2_login(self.username, self.token_source.access_token())
 
     @staticmethod
     def _read_naming(client: IMAPClient) -> tuple[str, str | None]:
@@ -340,6 +354,19 @@ class ImapSource:
             raise self._failure from err
         except IMAPClientError as err:
             raise TransientError(f"IMAP server refused {action}: {err}") from err
+
+    def watch_connection(self) -> IMAPClient | None:
+        """This source's connection with its folder selected read-only, for IDLE (ingest/push.py).
+
+        None when the server does not offer IDLE. Meant for a source of its own: the cycle's source
+        keeps its one connection for the poll, the moves and the Sent copies.
+        """
+        client = self._connection()
+        if not client.has_capability("IDLE"):
+            return None
+        name = server_folder_name(self.folder, self._prefix, self._separator)
+        self._guarded("selecting the folder to watch", lambda c: c.select_folder(name, readonly=True))
+        return client
 
     # -- folders
 
@@ -667,25 +694,30 @@ def open_source(
     tls: str | None = None,
     ca_file: str | os.PathLike | None = None,
     timeout: float = 30.0,
+    token_source: TokenSource | None = None,
 ) -> MailSource:
-    """Build the source a mailbox URL names; nothing is contacted until it is first used."""
+    """Build the source a mailbox URL names; nothing is contacted until it is first used.
+
+    With a `token_source` the login is SASL XOAUTH2 (ingest/oauth.py) and no password is needed.
+    """
     scheme = url.partition(":")[0].lower()
     if scheme == "maildir":
         return MaildirSource(parse_maildir_url(url), processed_folder)
     if scheme in ("imap", "imaps"):
         where = parse_imap_url(url, tls)
-        if not password:
+        if not (password or token_source):
             raise ConfigError(f"no IMAP password given for {where.username}@{where.host}")
         return ImapSource(
             where.host,
             where.port,
             where.username,
-            password,
+            password or "",
             where.folder,
             processed_folder,
             where.tls,
             ca_file,
             timeout,
             connect_attempts=2,  # one retry a cycle; the next cycle tries again
+            token_source=token_source,
         )
     raise ConfigError(f"unsupported mailbox URL {url!r}: use imaps://, imap:// or maildir:")

@@ -155,7 +155,7 @@ def _insert(
             session.flush()
             message_pk = msg.id  # read before the commit expires it: reading after reloads the raw bytes
             session.commit()
-            log.info("stored %s as message #%s (%d bytes)", fetched.key, message_pk, len(fetched.raw))
+            log.debug("stored %s as message #%s (%d bytes)", fetched.key, message_pk, len(fetched.raw))
             return True
     except IntegrityError:  # another worker stored the same key a moment ago
         if is_stored(engine, fetched.key):

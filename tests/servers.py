@@ -7,9 +7,11 @@ afterwards. Register the fixtures by importing them in ``conftest.py``.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import getpass
 import grp
+import json
 import os
 import pwd
 import shutil
@@ -20,9 +22,11 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
@@ -79,10 +83,39 @@ def make_self_signed_cert(directory: Path) -> tuple[Path, Path]:
 
 @dataclass(frozen=True)
 class DovecotLayout:
-    """How the server presents folders: Dovecot's default, or Courier-style ``INBOX.`` names."""
+    """How the server presents folders: Dovecot's default, or Courier-style ``INBOX.`` names.
+
+    With ``oauth2_introspection_url`` the server also accepts SASL XOAUTH2 and OAUTHBEARER, checking
+    each token at that RFC 7662 introspection endpoint (Dovecot's ``oauth2`` passdb); passwords
+    still work, for the test helpers.
+    """
 
     separator: str = "/"
     prefix: str = ""
+    oauth2_introspection_url: str = ""
+
+
+def dovecot_oauth2_lines(root: Path, layout: DovecotLayout) -> list[str]:
+    """The passdb and mechanisms for XOAUTH2, and its dovecot-oauth2.conf.ext (written here)."""
+    if not layout.oauth2_introspection_url:
+        return []
+    conf = root / "dovecot-oauth2.conf.ext"
+    conf.write_text(
+        f"introspection_url = {layout.oauth2_introspection_url}\n"
+        "introspection_mode = post\n"
+        "username_attribute = username\n"
+        "active_attribute = active\n"
+        "active_value = true\n"
+    )
+    conf.chmod(0o644)
+    return [
+        "auth_mechanisms = plain login xoauth2 oauthbearer",
+        "passdb {",
+        "  driver = oauth2",
+        "  mechanisms = xoauth2 oauthbearer",
+        f"  args = {conf}",
+        "}",
+    ]
 
 
 def _mail_identity(as_root: bool) -> tuple[str, str]:
@@ -121,6 +154,7 @@ def dovecot_config(
         *([] if as_root else ["  chroot ="]),
         "}",
         "disable_plaintext_auth = no",
+        *dovecot_oauth2_lines(root, layout),
         "passdb {",
         "  driver = passwd-file",
         f"  args = scheme=PLAIN {root}/passwd",
@@ -297,6 +331,22 @@ class DovecotServer:
         self.process.kill()
         self.process.wait()
 
+    def kill_sessions(self) -> int:
+        """SIGKILL every process serving a logged-in IMAP connection; the server stays up.
+
+        Each client sees its connection end without a BYE, as after a crash of its session or a
+        NAT box forgetting it. Returns how many were killed.
+        """
+        if self.process is None or self.process.poll() is not None:
+            return 0
+        killed = 0
+        for pid in _children_of(self.process.pid):
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "imap":
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+        return killed
+
     def stop(self) -> None:
         """Stop the master by its PID (it takes its children with it) and wait for it."""
         if self.process is None or self.process.poll() is not None:
@@ -455,10 +505,12 @@ class PasswordAuthenticator:
 class SmtpTestServer:
     """An in-process SMTP server on a fixed loopback port that can be stopped and started again."""
 
-    def __init__(self, username: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self, username: str | None = None, password: str | None = None, handler: RecordingHandler | None = None
+    ) -> None:
         self.host = LOOPBACK
         self.port = free_port()
-        self.handler = RecordingHandler()
+        self.handler = handler or RecordingHandler()
         self.username, self.password = username, password
         self._controller: Controller | None = None
 
@@ -491,6 +543,8 @@ class SmtpTestServer:
                 "authenticator": PasswordAuthenticator(self.username, self.password or ""),
                 "auth_require_tls": False,
             }
+        elif hasattr(self.handler, "auth_XOAUTH2"):
+            auth = {"auth_require_tls": False}
         controller = Controller(self.handler, hostname=self.host, port=self.port, **auth)
         controller.start()
         self._controller = controller
@@ -649,3 +703,126 @@ def running_tarpit(mode: str, interval: float = 0.5) -> Iterator[Tarpit]:
         yield tarpit
     finally:
         tarpit.stop()
+
+
+# --------------------------------------------------------------------------- OAuth 2.0
+
+
+class OAuthTestServer:
+    """A loopback OAuth 2.0 authorisation server: a token endpoint and RFC 7662 introspection.
+
+    The token endpoint issues short-lived random tokens to one client by the client-credentials
+    grant, or by a refresh token; introspection (what Dovecot's oauth2 passdb asks) says whether a
+    token is active and whose it is. Tokens can be revoked, and the client disabled.
+    """
+
+    def __init__(self, user: str, client_id: str = "intake-app", client_secret: str = "app-secret") -> None:
+        self.user, self.client_id, self.client_secret = user, client_id, client_secret
+        self.refresh_token = "refresh-" + uuid.uuid4().hex
+        self.lifetime = 3600.0
+        self.client_disabled = False
+        self.issued: dict[str, float] = {}  # token -> expiry (time.time())
+        self.revoked: set[str] = set()
+        self.introspections = 0
+        self._http: ThreadingHTTPServer | None = None
+
+    @property
+    def base(self) -> str:
+        assert self._http is not None
+        return f"http://{LOOPBACK}:{self._http.server_address[1]}"
+
+    @property
+    def token_url(self) -> str:
+        return self.base + "/token"
+
+    @property
+    def introspection_url(self) -> str:
+        return self.base + "/introspect"
+
+    def revoke_all(self) -> None:
+        self.revoked.update(self.issued)
+
+    def active(self, token: str) -> bool:
+        return token in self.issued and token not in self.revoked and time.time() < self.issued[token]
+
+    def token_reply(self, form: dict[str, str]) -> tuple[int, dict]:
+        grant = form.get("grant_type")
+        if grant == "client_credentials":
+            ok = form.get("client_id") == self.client_id and form.get("client_secret") == self.client_secret
+        elif grant == "refresh_token":
+            ok = form.get("client_id") == self.client_id and form.get("refresh_token") == self.refresh_token
+        else:
+            return 400, {"error": "unsupported_grant_type"}
+        if not ok or self.client_disabled:
+            return 401 if grant == "client_credentials" else 400, {
+                "error": "invalid_client" if grant == "client_credentials" else "invalid_grant",
+                "error_description": "the client is disabled or its secret is wrong",
+            }
+        token = "tok-" + uuid.uuid4().hex
+        self.issued[token] = time.time() + self.lifetime
+        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": int(self.lifetime)}
+
+    def introspection_reply(self, form: dict[str, str]) -> tuple[int, dict]:
+        self.introspections += 1
+        token = form.get("token", "")
+        if not self.active(token):
+            return 200, {"active": False}
+        return 200, {"active": True, "username": self.user, "client_id": self.client_id}
+
+    def start(self) -> None:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802  (http.server's name)
+                length = int(self.headers.get("Content-Length") or 0)
+                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+                auth = self.headers.get("Authorization", "")
+                if auth.startswith("Bearer ") and "token" not in form:
+                    form["token"] = auth[len("Bearer ") :]
+                routes = {"/token": server.token_reply, "/introspect": server.introspection_reply}
+                reply = routes.get(self.path.split("?")[0])
+                code, body = reply(form) if reply else (404, {"error": "not_found"})
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._http = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+
+
+@contextlib.contextmanager
+def running_oauth_dovecot() -> Iterator[tuple[OAuthTestServer, DovecotServer]]:
+    """An OAuth server and a private Dovecot that checks XOAUTH2 tokens with it."""
+    oauth = OAuthTestServer("intake")
+    oauth.start()
+    try:
+        with running_dovecot(DovecotLayout(oauth2_introspection_url=oauth.introspection_url)) as dovecot:
+            yield oauth, dovecot
+    finally:
+        oauth.stop()
+
+
+class XOAuth2Handler(RecordingHandler):
+    """An SMTP handler that takes AUTH XOAUTH2 with a token the OAuth test server says is active."""
+
+    def __init__(self, oauth: OAuthTestServer) -> None:
+        super().__init__()
+        self.oauth = oauth
+
+    async def auth_XOAUTH2(self, server, args: list[str]) -> AuthResult:  # noqa: N802  (aiosmtpd's name)
+        text = base64.b64decode(args[1]).decode() if len(args) > 1 else ""
+        fields = dict(part.split("=", 1) for part in text.split("\x01") if "=" in part)
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        ok = fields.get("user") == self.oauth.user and self.oauth.active(token)
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
