@@ -305,8 +305,19 @@ def _send_step(
     copy = None
     if s.acknowledgements.sent_copy and s.mailbox.sent_folder and source is not None:
         copy = (source, s.mailbox.sent_folder)
+    logins = LoginBackoff(engine, "smtp-login", dt.timedelta(seconds=s.schedule.interval_seconds))
     try:
+        retry_at = logins.waiting_until()
+        if retry_at is not None:
+            _system_fault(result, "smtp", f"login refused before; next attempt after {retry_at:%Y-%m-%d %H:%M:%S} UTC")
+            return
         result.sent = deliver_acknowledgements(config, engine, guard, sent_copy=copy)
+        if result.sent.login_refused:
+            retry_at = logins.refused(result.sent.login_refused)
+            _system_fault(result, "smtp", f"{result.sent.login_refused} (next attempt after {retry_at:%H:%M:%S} UTC)")
+            return
+        if result.sent.sent:
+            logins.succeeded()
     except DatabaseUnavailable as err:
         _system_fault(result, "database", err)
         return

@@ -50,6 +50,7 @@ class SendCounts:
     failed: int = 0
     given_up: int = 0
     down: str | None = None  # why the server could not be used this cycle
+    login_refused: str | None = None  # the server refused our login: back off (ingest/backoff.py)
 
 
 def backoff(attempts: int, base: dt.timedelta = BASE_BACKOFF) -> dt.timedelta:
@@ -183,7 +184,11 @@ def _send_one(
                 reason=f"refused: {err}", failed_at=utcnow(), retry_allowed=False)  # fmt: skip
         log.error("acknowledgement #%s refused by the server: %s", ack_id, err)
         return AckStatus.FAILED
-    except (TransientError, CredentialError) as err:
+    except CredentialError as err:
+        counts.login_refused = str(err)
+        _record(engine, ack_id, last_error=str(err))  # not an attempt: the message was never offered
+        return "down"
+    except TransientError as err:
         return _deferred(engine, ack_id, attempts, schedule, err, counts)
     failpoint("sent-unrecorded")
     _record(engine, ack_id, status=AckStatus.SENT, attempts=attempts, sent_at=utcnow(), last_error=None)

@@ -491,8 +491,10 @@ class PasswordAuthenticator:
 
     def __init__(self, username: str, password: str) -> None:
         self.username, self.password = username, password
+        self.logins = 0  # how many times a client tried to log in
 
     def __call__(self, server, session, envelope, mechanism, auth_data):
+        self.logins += 1
         ok = (
             isinstance(auth_data, LoginPassword)
             and auth_data.login == self.username.encode()
@@ -539,10 +541,8 @@ class SmtpTestServer:
             return
         auth = {}
         if self.username is not None:
-            auth = {
-                "authenticator": PasswordAuthenticator(self.username, self.password or ""),
-                "auth_require_tls": False,
-            }
+            self.authenticator = PasswordAuthenticator(self.username, self.password or "")
+            auth = {"authenticator": self.authenticator, "auth_require_tls": False}
         elif hasattr(self.handler, "auth_XOAUTH2"):
             auth = {"auth_require_tls": False}
         controller = Controller(self.handler, hostname=self.host, port=self.port, **auth)

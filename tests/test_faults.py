@@ -308,3 +308,20 @@ def test_database_disk_full_leaves_messages_in_the_mailbox_until_there_is_room(
     assert len(inst.messages()) == 3
     assert not [m for m in inst.messages() if m["disposition"] == "failed"]
     assert len(smtp_server.received) == 3
+
+
+def test_a_refused_smtp_login_backs_off_and_the_acknowledgement_waits(tmp_path, smtp_auth_server, monkeypatch):
+    monkeypatch.setenv("INTAKE_SMTP_PASSWORD", "wrong password")
+    inst = Instance(tmp_path / "a", f"smtp://mailer@{smtp_auth_server.host}:{smtp_auth_server.port}")
+    inst.deliver(response_mail())
+    assert run_intake(inst.config, "run") == 1
+    tried = smtp_auth_server.authenticator.logins  # smtplib tries each mechanism the server offers
+    assert tried >= 1
+    assert run_intake(inst.config, "run") == 1
+    assert smtp_auth_server.authenticator.logins == tried, "backing off: no second login"
+    (message,) = inst.messages()
+    assert message["acknowledgement"]["status"] == "pending"
+    assert smtp_auth_server.received == []
+    monkeypatch.setenv("INTAKE_SMTP_PASSWORD", "mailer-pw")
+    assert run_intake(inst.config, "acks", "--retry") == 0  # a person who fixed the password need not wait
+    assert len(smtp_auth_server.received) == 1
