@@ -391,6 +391,14 @@ def _retry_acknowledgements(config: Config, engine) -> None:  # type: ignore[no-
     )
     if counts.down:
         print(f"intake acks: SMTP unavailable: {counts.down}", file=sys.stderr)
+    if counts.login_refused:
+        print(f"intake acks: {counts.login_refused}", file=sys.stderr)
+    elif counts.sent:
+        import datetime as dt
+
+        from ingest.backoff import LoginBackoff
+
+        LoginBackoff(engine, "smtp-login", dt.timedelta(0)).succeeded()  # the login works again
 
 
 def cmd_status(config: Config, args: argparse.Namespace) -> int:

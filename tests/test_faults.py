@@ -24,6 +24,7 @@ from builders.batches import mixed_batch
 from builders.docx_forms import build_docx, sample_reading
 from builders.mail import DOCX_TYPE, build_message
 from intake_env import (
+    BODY_RESPONSE,
     REPO,
     Instance,
     export,
@@ -325,3 +326,6 @@ def test_a_refused_smtp_login_backs_off_and_the_acknowledgement_waits(tmp_path, 
     monkeypatch.setenv("INTAKE_SMTP_PASSWORD", "mailer-pw")
     assert run_intake(inst.config, "acks", "--retry") == 0  # a person who fixed the password need not wait
     assert len(smtp_auth_server.received) == 1
+    inst.deliver(response_mail(sender="next@example.org", body=BODY_RESPONSE.replace("Pat", "Nat")))
+    assert run_intake(inst.config, "run") == 0  # and the backoff is over
+    assert len(smtp_auth_server.received) == 2
