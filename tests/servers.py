@@ -325,11 +325,18 @@ class DovecotServer:
         """Kill the master and every process serving a connection at once, as a crash would."""
         if self.process is None or self.process.poll() is not None:
             return
-        for pid in _children_of(self.process.pid):
+        # Freeze the master first: killed children would otherwise be replaced while we kill them,
+        # and an orphan left holding a port or the anvil socket keeps the restarted server down.
+        os.kill(self.process.pid, signal.SIGSTOP)
+        children = _children_of(self.process.pid)
+        for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self.process.kill()
         self.process.wait()
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def kill_sessions(self) -> int:
         """SIGKILL every process serving a logged-in IMAP connection; the server stays up.
