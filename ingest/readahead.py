@@ -24,6 +24,7 @@ import functools
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -49,6 +50,8 @@ Converter = Callable[[Files], dict[str, bytes]]  # {SHA-256 of the original: doc
 MAX_AHEAD = 128  # messages read ahead of the one being filed
 MAX_AHEAD_BYTES = 32_000_000  # and their raw bytes (at least one message, whatever its size)
 MAX_BATCH_FILES = 20  # files per LibreOffice start: a hang then costs at most these a retry
+GATHER_SECONDS = 2.0  # a batch waits this long at most for messages still being taken apart
+GATHER_POLL_SECONDS = 0.05
 
 
 class ReadAhead:
@@ -67,7 +70,9 @@ class ReadAhead:
         self._form, self._limits = form, limits
         self._read_mail, self._read_one = read_mail, read_one
         self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="reader")
-        self._converter = _BatchConverter(convert) if convert is not None else None
+        self._parsing = 0  # messages read ahead and not yet taken apart
+        self._parsing_lock = threading.Lock()
+        self._converter = _BatchConverter(convert, self._all_parsed) if convert is not None else None
         self._ahead: dict[int, Future[Read]] = {}
         self._last = 0
 
@@ -100,14 +105,21 @@ class ReadAhead:
         if self._converter is not None:
             self._converter.close()
 
+    def _all_parsed(self) -> bool:
+        return self._parsing == 0
+
     def _start(self, raw: bytes) -> Future[Read]:
         result: Future[Read] = Future()
+        with self._parsing_lock:
+            self._parsing += 1
         parsed = self._pool.submit(self._read_mail, raw)
         parsed.add_done_callback(functools.partial(self._parsed, result))
         return result
 
     def _parsed(self, result: Future[Read], parsed: Future[ParsedMail]) -> None:
         """A message was taken apart: convert its legacy files with others, then read it."""
+        with self._parsing_lock:
+            self._parsing -= 1
         if not _forward_failure(parsed, result):
             return
         mail = parsed.result()
@@ -198,8 +210,9 @@ def _settle(result: Future, *, value: object = None, exception: BaseException | 
 class _BatchConverter:
     """One thread converting, at each turn, every file asked for while the last batch ran."""
 
-    def __init__(self, convert: Converter) -> None:
+    def __init__(self, convert: Converter, all_parsed: Callable[[], bool]) -> None:
         self._convert = convert
+        self._all_parsed = all_parsed
         self._waiting: list[tuple[Files, Future[dict[str, bytes]]]] = []
         self._changed = threading.Condition()
         self._closed = False
@@ -238,6 +251,11 @@ class _BatchConverter:
                 self._changed.wait()
             if not self._waiting:
                 return None
+            # Gather what the messages being taken apart will ask for too, for a moment at most:
+            # a LibreOffice start saved is worth ~2 s.
+            deadline = time.monotonic() + GATHER_SECONDS
+            while not self._closed and not self._all_parsed() and time.monotonic() < deadline:
+                self._changed.wait(GATHER_POLL_SECONDS)
             batch, count = [], 0
             while self._waiting and (not batch or count + len(self._waiting[0][0]) <= MAX_BATCH_FILES):
                 files, future = self._waiting.pop(0)
