@@ -7,6 +7,7 @@ there, under time and memory limits. The parent only sees a picklable Reading or
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from parsers.convert import convert_many, convert_to_docx
 from parsers.document import Document
 from parsers.docx_reader import read_docx
 from parsers.formdef import FormDefinition
+from parsers.formreader import _fields_usable as fields_usable  # the test read_form applies
 from parsers.formreader import read_form
 from parsers.pdf_reader import read_pdf
 
@@ -42,8 +44,9 @@ def document_for(job: AttachmentJob, data: bytes) -> Document:
         return read_docx(data)
     if job.kind in CONVERTED_KINDS:
         return read_docx(convert_to_docx(data, job.kind, timeout=job.convert_timeout))
-    if job.kind == "pdf":
-        return read_pdf(data, max_pages=job.max_pdf_pages)
+    if job.kind == "pdf":  # a fillable form is read from its fields, with no layout analysis
+        suffice = functools.partial(fields_usable, form=job.form)
+        return read_pdf(data, max_pages=job.max_pdf_pages, fields_suffice=suffice)
     if job.kind == "text":
         return body_document(body_text(decode_text(data), None))
     raise ValueError(f"not a readable kind: {job.kind}")
