@@ -8,9 +8,11 @@ file only a conversion of its own.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import olefile
@@ -22,8 +24,12 @@ from intake_env import Instance, export, run_intake
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from ingest.readahead import _BatchConverter, read_converted_first
+from parsers.attachments import AttachmentJob
 from parsers.convert import convert_many, soffice_available
 from parsers.formdef import DEFAULT_FORM_PATH, load_form
+from parsers.model import Reading
+from parsers.sandbox import SandboxCrashed
 
 FORM = load_form(DEFAULT_FORM_PATH)
 LEGACY_TYPES = {"doc": "application/msword", "rtf": "application/rtf", "odt": "application/vnd.oasis.opendocument.text"}
@@ -156,3 +162,29 @@ def test_read_ahead_files_every_message_once_in_arrival_order_and_never_reads_hi
     export(service.config, service.root, "--messages")
     assert run_intake(service.config, "export", "--format", "csv", "--output", str(tmp_path / "out.csv")) == 0
     assert [s for s in statements if _selects_raw(s)] == [], "the report and the exports never load raw"
+
+
+def test_a_file_the_batch_converted_is_read_as_its_docx_and_keeps_its_own_kind():
+    calls = []
+
+    def read_one(job: AttachmentJob, data: bytes) -> Reading:
+        calls.append((job.kind, job.converted_from, data))
+        return Reading(source_kind=job.converted_from or job.kind, filename=job.filename)
+
+    converted = {hashlib.sha256(b"the rtf").hexdigest(): b"PK the docx"}
+    job = AttachmentJob("rtf", "form.rtf", FORM)
+    read_converted_first(read_one, converted, job, b"the rtf")
+    read_converted_first(read_one, converted, replace(job, kind="doc"), b"a doc the batch could not convert")
+    assert calls == [("docx", "rtf", b"PK the docx"), ("doc", None, b"a doc the batch could not convert")]
+
+
+def test_a_conversion_batch_that_fails_answers_every_request_with_nothing():
+    def broken(files):  # type: ignore[no-untyped-def]
+        raise SandboxCrashed("soffice crashed")
+
+    converter = _BatchConverter(broken, lambda: True)
+    try:
+        futures = [converter.request([("doc", b"one")]), converter.request([("rtf", b"two")])]
+        assert [f.result(timeout=10) for f in futures] == [{}, {}]
+    finally:
+        converter.close()
