@@ -117,25 +117,31 @@ class ReadAhead:
         return result
 
     def _parsed(self, result: Future[Read], parsed: Future[ParsedMail]) -> None:
-        """A message was taken apart: convert its legacy files with others, then read it."""
+        """A message was taken apart: convert its legacy files with others, then read it.
+
+        A callback: whatever goes wrong here settles the result, so filing never waits for ever.
+        """
         with self._parsing_lock:
             self._parsing -= 1
-        if not _forward_failure(parsed, result):
-            return
-        mail = parsed.result()
-        files = files_to_convert(mail, self._limits) if self._converter is not None else []
-        if not files or self._converter is None:
-            self._submit_read(result, mail, {})
-            return
-        converted = self._converter.request(files)
-        converted.add_done_callback(lambda done: self._submit_read(result, mail, done.result()))
+        try:
+            if not _forward_failure(parsed, result):
+                return
+            mail = parsed.result()
+            files = files_to_convert(mail, self._limits) if self._converter is not None else []
+            if not files or self._converter is None:
+                self._submit_read(result, mail, {})
+                return
+            converted = self._converter.request(files)
+            converted.add_done_callback(lambda done: self._submit_read(result, mail, done.result()))
+        except BaseException as err:  # noqa: BLE001 - handed to the filing step, which decides
+            _settle(result, exception=err)
 
     def _submit_read(self, result: Future[Read], mail: ParsedMail, converted: dict[str, bytes]) -> None:
         if result.cancelled():
             return
         try:
             read = self._pool.submit(self._read, mail, converted)
-        except RuntimeError as err:  # the pool was shut down: the filing step has stopped
+        except BaseException as err:  # noqa: BLE001 - e.g. the pool was shut down: the filing step has stopped
             _settle(result, exception=err)
             return
         read.add_done_callback(functools.partial(_copy, result))
@@ -198,8 +204,8 @@ def _copy(result: Future, source: Future) -> None:
 
 
 def _settle(result: Future, *, value: object = None, exception: BaseException | None = None) -> None:
-    """Set the result unless it was cancelled meanwhile (the message was filed or taken)."""
-    if not result.set_running_or_notify_cancel():
+    """Set the result unless it was cancelled (the message was filed or taken) or is set already."""
+    if result.done() or not result.set_running_or_notify_cancel():
         return
     if exception is not None:
         result.set_exception(exception)
