@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, text
+from sqlalchemy import Engine, false, func, or_, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
@@ -35,10 +35,10 @@ from parsers.mail import MailParseError, ParsedMail, parse_mail
 from parsers.message import Limits, MessageReading, ReadOne, fingerprint, read_message
 from parsers.model import Reading
 from store.db import advisory_key, database_unavailable
+from store.models import Acknowledgement, AckStatus, Message, MessageState, Response, utcnow
 
 if TYPE_CHECKING:
     from ingest.readahead import ReadAhead
-from store.models import Acknowledgement, AckStatus, Message, MessageState, Response, utcnow
 
 log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Europe/London")
@@ -332,25 +332,23 @@ def _earlier_references(session: Session, msg: Message, prints: list[str]) -> tu
     if session.get_bind().dialect.name == "postgresql":
         for print_ in sorted(set(prints)):
             session.connection().execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(print_)})
+    same_words_same_author = or_(
+        func.coalesce(Response.name, "") != "",
+        func.coalesce(Response.email, "") != "",
+        func.lower(Message.sender) == (msg.sender or "").lower() if msg.sender else false(),
+    )
     rows = session.exec(
-        select(
-            Response.fingerprint, Response.message_pk, Response.reference, Response.name, Response.email, Message.sender
-        )  # the few columns the check needs: never the earlier message's raw bytes
+        select(Response.fingerprint, Response.message_pk, Response.reference)  # never an earlier message's raw
         .join(Message, col(Message.id) == Response.message_pk)
-        .where(col(Response.fingerprint).in_(prints), Response.message_pk != msg.id)
+        .where(col(Response.fingerprint).in_(prints), Response.message_pk != msg.id, same_words_same_author)
         .order_by(col(Response.id))
     ).all()
     by_print: dict[str, tuple[int, str | None]] = {}
-    for print_, message_pk, reference, name, email, sender in rows:
-        if print_ not in by_print and (bool(name or email) or _same_sender(msg.sender, sender)):
-            by_print[print_] = (message_pk, reference)
+    for print_, message_pk, reference in rows:
+        by_print.setdefault(print_, (message_pk, reference))
     if not prints or any(p not in by_print for p in prints):
         return None
     return by_print[prints[0]][0], [by_print[p][1] or "" for p in prints]
-
-
-def _same_sender(sender: str | None, earlier_sender: str | None) -> bool:
-    return bool(sender) and (sender or "").lower() == (earlier_sender or "").lower()
 
 
 def _is_late(received_at: dt.datetime | None, form: FormDefinition) -> bool:

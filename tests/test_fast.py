@@ -20,7 +20,7 @@ import pytest
 from builders.batches import mixed_batch
 from builders.docx_forms import build_docx, sample_reading
 from builders.mail import build_message
-from intake_env import Instance, export, run_intake
+from intake_env import BODY_RESPONSE, Instance, export, run_intake
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -188,3 +188,30 @@ def test_a_conversion_batch_that_fails_answers_every_request_with_nothing():
         assert [f.result(timeout=10) for f in futures] == [{}, {}]
     finally:
         converter.close()
+
+
+CAMPAIGN_TEXT = """Here are my answers.
+
+Question 1: Agree
+Comment: Every child matters.
+
+Question 2: Disagree
+"""
+
+
+def test_the_duplicate_check_tells_a_campaign_from_a_response_sent_again(tmp_path: Path):
+    service = Instance(tmp_path / "svc", f"outbox:{tmp_path / 'outbox'}")
+    for sender in ("Ann <ann@example.org>", "Bob <bob@example.org>", "Ann Again <ANN@example.org>"):
+        service.deliver(build_message(sender=sender, body=CAMPAIGN_TEXT))
+    service.deliver(build_message(sender="Pat <pat@example.org>", body=BODY_RESPONSE))
+    service.deliver(build_message(sender="Pat's office <office@example.net>", body=BODY_RESPONSE))
+    service.run()
+
+    dispositions = [(m["sender"], m["disposition"]) for m in service.messages()]
+    assert dispositions == [
+        ("ann@example.org", "response"),
+        ("bob@example.org", "response"),  # the same campaign words from someone else: another voice
+        ("ANN@example.org", "duplicate"),  # the same unsigned words from the same sender
+        ("pat@example.org", "response"),
+        ("office@example.net", "duplicate"),  # the same signed words, whoever sends them
+    ]
