@@ -45,6 +45,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 MAIN_IMPORTS_ENV = "INTAKE_BENCH_MAIN_IMPORTS"
+TIME_READS_ENV = "INTAKE_BENCH_TIME_READS"
 
 # Every sandbox child (forkserver) and the spawned service process re-import the main script, as
 # they would re-import the `intake` console script. Only the orchestrating process needs the
@@ -53,8 +54,9 @@ MAIN_IMPORTS_ENV = "INTAKE_BENCH_MAIN_IMPORTS"
 if os.environ.get(MAIN_IMPORTS_ENV):
     importlib.import_module(os.environ[MAIN_IMPORTS_ENV])
 if __name__ != "__mp_main__":
-    from builders.docx_forms import VARIANTS, build_docx, retyped_lines, sample_reading
-    from builders.mail import DOCX_TYPE, build_message
+    sys.path.insert(0, str(REPO / "bench"))
+    from corpus import build_corpus, summary
+    from floor import Floor, describe, naive_floor
     from imapclient import IMAPClient
     from servers import DovecotServer, fresh_database, running_dovecot
     from sqlalchemy import Engine, text
@@ -76,42 +78,6 @@ MB = 1024 * 1024
 
 
 # --------------------------------------------------------------------------- the corpus
-
-
-def plan(count: int) -> list[str]:
-    """Kinds of message in arrival order: 1 in 20 an out-of-office, 2 in 20 answers in the body."""
-    kinds = []
-    for i in range(count):
-        if i % 20 == 7:
-            kinds.append("auto_reply")
-        elif i % 20 in (3, 13):
-            kinds.append("body")
-        else:
-            kinds.append(f"docx:{VARIANTS[i % len(VARIANTS)]}")
-    return kinds
-
-
-def build_raw(i: int, kind: str) -> bytes:
-    """One message of the given kind from respondent ``i`` (distinct senders: no ack cap applies)."""
-    sender = f"Respondent {i} <respondent{i}@example.org>"
-    message_id = f"<bench-intake-{i}@example.org>"
-    if kind == "auto_reply":
-        return build_message(
-            sender=sender,
-            message_id=message_id,
-            subject="Out of Office: Children's Trusts consultation response",
-            body="I am out of the office until Monday with limited access to e-mail.\n",
-            headers={"Auto-Submitted": "auto-replied"},
-        )
-    reading = sample_reading(FORM, 70_000 + i)
-    if kind == "body":
-        return build_message(sender=sender, message_id=message_id, body="\n".join(retyped_lines(FORM, reading)))
-    data = build_docx(FORM, reading, kind.partition(":")[2])
-    return build_message(sender=sender, message_id=message_id, attachments=[(f"response-{i}.docx", DOCX_TYPE, data)])
-
-
-def build_corpus(count: int) -> list[bytes]:
-    return [build_raw(i, kind) for i, kind in enumerate(plan(count))]
 
 
 def fill_maildir(path: Path, raws: list[bytes]) -> None:
@@ -236,6 +202,8 @@ class ServiceRun:
     maxrss_self_mb: float
     maxrss_children_mb: float | None
     log_records: dict[str, int] = field(default_factory=dict)
+    conversions: list[tuple[int, float]] = field(default_factory=list)  # (files, seconds) per batch
+    load_before: float = 0.0
 
 
 class StepClock(logging.Handler):
@@ -264,7 +232,7 @@ def timed_reader(read_one: ReadOne, spent: list[float]) -> ReadOne:
     return read
 
 
-def timed_cycle(config: Config, engine: Engine, read_one: ReadOne, clock: StepClock) -> CycleTimes:
+def timed_cycle(config: Config, engine: Engine, read_one: ReadOne | None, clock: StepClock) -> CycleTimes:
     """One run_cycle, split into steps at the last progress call and the last filing log record."""
     from ingest.cycle import run_cycle
 
@@ -290,6 +258,29 @@ def children_maxrss_mb() -> float | None:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+def time_conversions() -> list[tuple[int, float]]:
+    """Record (files, seconds) of each LibreOffice batch the service runs."""
+    import ingest.cycle
+
+    batches: list[tuple[int, float]] = []
+    made = ingest.cycle.sandboxed_converter
+
+    def timed(config, cancel=None):  # type: ignore[no-untyped-def]
+        convert = made(config, cancel)
+
+        def run(files):  # type: ignore[no-untyped-def]
+            start = time.perf_counter()
+            try:
+                return convert(files)
+            finally:
+                batches.append((len(files), time.perf_counter() - start))
+
+        return run
+
+    ingest.cycle.sandboxed_converter = timed
+    return batches
+
+
 def service_main(config_path: str, profile_path: str | None, reply: Connection) -> None:
     """Run in a fresh process, as `intake run` is: two cycles, then report back over the pipe."""
     from ingest.config import load_config
@@ -300,10 +291,14 @@ def service_main(config_path: str, profile_path: str | None, reply: Connection) 
     for name in STEP_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
         logging.getLogger(name).addHandler(clock)
+    load = os.getloadavg()[0]
     config = load_config(config_path)
     engine = make_engine(config.database_url)
     spent: list[float] = []
-    reader = timed_reader(sandboxed_reader(config), spent)
+    conversions = time_conversions()
+    # The service's own readers (read-ahead on every core, batched LibreOffice), as `intake run`;
+    # with --cpu-floor the old single reader is timed instead, to give the per-read overhead.
+    reader = timed_reader(sandboxed_reader(config), spent) if os.environ.get(TIME_READS_ENV) else None
     profiler = cProfile.Profile() if profile_path else None
     with profiler or contextlib.nullcontext():
         first = timed_cycle(config, engine, reader, clock)
@@ -312,7 +307,9 @@ def service_main(config_path: str, profile_path: str | None, reply: Connection) 
     idle = timed_cycle(config, engine, reader, clock)
     engine.dispose()
     self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    run = ServiceRun(first, idle, len(spent), sum(spent), self_mb, children_maxrss_mb(), dict(clock.records))
+    run = ServiceRun(
+        first, idle, len(spent), sum(spent), self_mb, children_maxrss_mb(), dict(clock.records), conversions, load
+    )
     reply.send(asdict(run))
     reply.close()
 
@@ -360,7 +357,7 @@ def database_bytes(url: str) -> int:
 # --------------------------------------------------------------------------- the run
 
 
-def write_config(work: Path, mailbox: str, ca_file: Path | None, database_url: str) -> Path:
+def write_config(work: Path, mailbox: str, ca_file: Path | None, database_url: str, workers: int = 0) -> Path:
     path = work / "config.toml"
     ca = f'ca_file = "{ca_file}"\n' if ca_file else ""
     path.write_text(
@@ -368,7 +365,8 @@ def write_config(work: Path, mailbox: str, ca_file: Path | None, database_url: s
         f'[mailbox]\nurl = "{mailbox}"\n{ca}'
         '[smtp]\nurl = "outbox:outbox"\n'
         f'[database]\nurl = "{database_url}"\n'
-        "[acknowledgements]\nper_cycle = 100000\nper_recipient_daily = 100000\n",
+        "[acknowledgements]\nper_cycle = 100000\nper_recipient_daily = 100000\n"
+        f"[limits]\nworkers = {workers}\n",
         encoding="utf-8",
     )
     return path
@@ -390,35 +388,35 @@ def mail_source(kind: str, work: Path, raws: list[bytes]) -> Iterator[tuple[str,
 def measure(args: argparse.Namespace, work: Path) -> None:
     t0 = time.perf_counter()
     raws = build_corpus(args.messages)
-    print(f"corpus: {len(raws)} messages ({plan_summary(args.messages)}) built in {time.perf_counter() - t0:.1f} s")
+    print(f"corpus: {len(raws)} messages ({summary(args.messages)}) built in {time.perf_counter() - t0:.1f} s")
     with mail_source(args.source, work, raws) as (mailbox, ca_file, read_all), databases(args.database, work) as urls:
         service_url, floor_url = urls
         floor, fetched = io_floor(read_all, floor_url)
-        config_path = write_config(work, mailbox, ca_file, service_url)
-        cpu = cpu_floor(fetched, parse_limits(load_config(config_path)))
+        naive = naive_floor(fetched)
+        config_path = write_config(work, mailbox, ca_file, service_url, args.workers)
+        cpu = cpu_floor(fetched, parse_limits(load_config(config_path))) if args.cpu_floor else None
         upgrade(service_url)
         empty_bytes = database_bytes(service_url)
         run = run_service(config_path, args.profile)
         full_bytes = database_bytes(service_url)
-    report(args, floor, cpu, run, full_bytes - empty_bytes)
+    report(args, floor, naive, cpu, run, full_bytes - empty_bytes)
     if args.profile:
         print_profile(args.profile)
 
 
-def plan_summary(count: int) -> str:
-    kinds = plan(count)
-    docx = sum(k.startswith("docx") for k in kinds)
-    return f"{docx} Word forms, {kinds.count('body')} answers in the body, {kinds.count('auto_reply')} auto-replies"
-
-
-def report(args: argparse.Namespace, floor: IoFloor, cpu: CpuFloor, run: dict, db_bytes: int) -> None:
+def report(
+    args: argparse.Namespace, floor: IoFloor, naive: Floor, cpu: CpuFloor | None, run: dict, db_bytes: int
+) -> None:
     n = args.messages
     first, idle = run["first"], run["idle"]
     full = first["seconds"]
-    print(f"setup: {args.source} + {args.database}, {os.cpu_count()} CPUs, main script imports "
-          f"{args.main_imports or 'nothing'}, mean message {floor.raw_bytes / n / 1024:.1f} KiB")  # fmt: skip
+    print(f"setup: {args.source} + {args.database}, {os.cpu_count()} CPUs, workers {args.workers or 'one per core'}, "
+          f"main script imports {args.main_imports or 'nothing'}, mean message {floor.raw_bytes / n / 1024:.1f} KiB, "
+          f"load average before {run['load_before']:.2f}, after {os.getloadavg()[0]:.2f}")  # fmt: skip
     print(f"counts: {first['counts']}" + (f" ERRORS {first['errors']}" if first["errors"] else ""))
     print(f"full cycle      {full:8.2f} s  {n / full:7.1f} messages/s")
+    print(describe(naive, n))
+    print(f"full cycle / naive floor  {full / naive.seconds:5.2f}   (goal <= 0.75)")
     for step in ("store", "file", "send"):
         secs = first[f"{step}_seconds"]
         print(f"  {step:5s} step    {secs:8.2f} s  {n / secs if secs else float('inf'):7.1f} messages/s")
@@ -426,13 +424,15 @@ def report(args: argparse.Namespace, floor: IoFloor, cpu: CpuFloor, run: dict, d
           f"filed {idle['counts']['filed_messages']}, sent {idle['counts']['acks_sent']})")  # fmt: skip
     print(f"I/O floor       {floor.seconds:8.2f} s  {n / floor.seconds:7.1f} messages/s  (read "
           f"{floor.read_seconds:.2f} s + write {floor.write_seconds:.2f} s)")  # fmt: skip
-    print(f"CPU floor       {cpu.seconds:8.2f} s  {n / cpu.seconds:7.1f} messages/s  (of which reading "
-          f"attachments {cpu.read_seconds:.2f} s)")  # fmt: skip
     print(f"full cycle / I/O floor  {full / floor.seconds:6.1f}x   store step / I/O floor "
           f"{first['store_seconds'] / floor.seconds:6.1f}x")  # fmt: skip
-    print(f"full cycle / CPU floor  {full / cpu.seconds:6.1f}x   file step / CPU floor "
-          f"{first['file_seconds'] / cpu.seconds:6.1f}x")  # fmt: skip
-    print_sandbox(cpu, run, first)
+    if cpu is not None:
+        print(f"CPU floor       {cpu.seconds:8.2f} s  {n / cpu.seconds:7.1f} messages/s  (of which reading "
+              f"attachments {cpu.read_seconds:.2f} s)")  # fmt: skip
+        print(f"full cycle / CPU floor  {full / cpu.seconds:6.1f}x   file step / CPU floor "
+              f"{first['file_seconds'] / cpu.seconds:6.1f}x")  # fmt: skip
+        print_sandbox(cpu, run, first)
+    print_conversions(run)
     kids = run["maxrss_children_mb"]
     print(f"peak memory: service process {run['maxrss_self_mb']:.0f} MB, largest child "
           f"{'n/a' if kids is None else f'{kids:.0f} MB'}")  # fmt: skip
@@ -450,6 +450,15 @@ def print_sandbox(cpu: CpuFloor, run: dict, first: dict) -> None:
           f"vs in-process {cpu.read_seconds / n * 1000:.1f} ms)")  # fmt: skip
 
 
+def print_conversions(run: dict) -> None:
+    batches = run["conversions"]
+    files = sum(n for n, _ in batches)
+    if files:
+        secs = sum(t for _, t in batches)
+        print(f"LibreOffice: {files} files in {len(batches)} batches, {secs:.2f} s = {secs / files:.2f} s per file "
+              f"(sandboxed, one soffice start per batch)")  # fmt: skip
+
+
 def print_profile(path: Path) -> None:
     print(f"profile of the first cycle (service process only) in {path}; top by own time:")
     pstats.Stats(str(path)).sort_stats("tottime").print_stats(12)
@@ -461,6 +470,12 @@ def main() -> int:
     parser.add_argument("--source", choices=("maildir", "imap"), default="maildir")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument("--workers", type=int, default=0, help="[limits] workers for the service (0: one per core)")
+    parser.add_argument(
+        "--cpu-floor",
+        action="store_true",
+        help="also measure the in-process CPU floor (then the service reads one at a time)",
+    )
     parser.add_argument("--profile", type=Path, help="run the first cycle under cProfile, stats to this file")
     parser.add_argument(
         "--main-imports",
@@ -468,6 +483,8 @@ def main() -> int:
         help="make the service's main script import MODULE, as the `intake` console script imports ingest.cli",
     )
     args = parser.parse_args()
+    if args.cpu_floor:
+        os.environ[TIME_READS_ENV] = "1"
     if args.main_imports:
         os.environ[MAIN_IMPORTS_ENV] = args.main_imports
     work = args.keep or Path(tempfile.mkdtemp(prefix="intake-bench-"))

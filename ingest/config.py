@@ -140,6 +140,12 @@ class LimitsSection(_Section):
     parse_memory_mb: int = Field(1500, ge=200)
     max_pdf_pages: int = Field(40, ge=1)
     convert_timeout_seconds: float = Field(90.0, gt=0)
+    # Sandboxed readers working at once; 0 means one per core.
+    workers: int = Field(0, ge=0, le=64)
+
+    @property
+    def reader_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
 
 
 class ReportSection(_Section):

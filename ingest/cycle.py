@@ -11,10 +11,12 @@ SQLite, where one process works at a time.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -28,11 +30,13 @@ from ingest.errors import CredentialError, DatabaseUnavailable, IntakeError, Tra
 from ingest.failpoints import failpoint
 from ingest.filing import AckSettings, FilingCounts, MailReader, file_stored
 from ingest.guard import CycleGuard
+from ingest.readahead import Converter, ReadAhead
 from ingest.sending import SendCounts, send_pending
 from ingest.sources import MailSource, open_source
 from ingest.storing import Progress, StoreCounts, store_new
 from ingest.workers import is_gone, worker_id
-from parsers.attachments import AttachmentJob, read_attachment
+from parsers.attachments import AttachmentJob, convert_batch, read_attachment
+from parsers.convert import soffice_available
 from parsers.mail import MailParseError, ParsedMail, parse_mail
 from parsers.message import Limits, ReadOne
 from parsers.model import Reading
@@ -88,7 +92,7 @@ class CycleResult:
         }
 
 
-def sandboxed_reader(config: Config) -> ReadOne:
+def sandboxed_reader(config: Config, cancel: threading.Event | None = None) -> ReadOne:
     """Read each attachment in a child process under the configured time and memory limits."""
     limits = config.settings.limits
 
@@ -99,12 +103,13 @@ def sandboxed_reader(config: Config) -> ReadOne:
             timeout=limits.parse_timeout_seconds + (limits.convert_timeout_seconds if job.kind in CONVERTED else 0),
             memory_bytes=limits.parse_memory_mb * 1_000_000,
             on_started=lambda: failpoint("parsing"),
+            cancel=cancel,
         )
 
     return read
 
 
-def sandboxed_mail_reader(config: Config) -> MailReader:
+def sandboxed_mail_reader(config: Config, cancel: threading.Event | None = None) -> MailReader:
     """Take a message apart (MIME, headers, attachments) in a child process under the same limits.
 
     A message of 20,000 unterminated parts costs mail-parser minutes of CPU; in the parent that
@@ -116,12 +121,51 @@ def sandboxed_mail_reader(config: Config) -> MailReader:
     def read(raw: bytes) -> ParsedMail:
         try:
             return run_sandboxed(
-                parse_mail, raw, timeout=limits.parse_timeout_seconds, memory_bytes=limits.parse_memory_mb * 1_000_000
+                parse_mail,
+                raw,
+                timeout=limits.parse_timeout_seconds,
+                memory_bytes=limits.parse_memory_mb * 1_000_000,
+                cancel=cancel,
             )
         except ParseLimitError as err:
             raise MailParseError(f"the message itself could not be read: {err.reason}") from err
 
     return read
+
+
+def sandboxed_converter(config: Config, cancel: threading.Event | None = None) -> Converter:
+    """Convert a batch of .doc/.rtf/.odt files with one LibreOffice start, in a child under the limits."""
+    limits = config.settings.limits
+
+    def convert(files: list[tuple[str, bytes]]) -> dict[str, bytes]:
+        return run_sandboxed(
+            functools.partial(convert_batch, files, limits.convert_timeout_seconds),
+            b"",
+            timeout=limits.convert_timeout_seconds + limits.parse_timeout_seconds,
+            memory_bytes=limits.parse_memory_mb * 1_000_000,
+            cancel=cancel,
+        )
+
+    return convert
+
+
+@contextlib.contextmanager
+def sandboxed_read_ahead(config: Config) -> Iterator[ReadAhead]:
+    """Readers of stored messages on every core (ingest/readahead.py), all stopped when done."""
+    cancel = threading.Event()
+    ahead = ReadAhead(
+        form=config.form,
+        limits=parse_limits(config),
+        read_mail=sandboxed_mail_reader(config, cancel),
+        read_one=sandboxed_reader(config, cancel),
+        convert=sandboxed_converter(config, cancel) if soffice_available() else None,
+        workers=config.settings.limits.reader_workers,
+    )
+    try:
+        yield ahead
+    finally:
+        cancel.set()  # the filing step is over: readings nobody will take are abandoned
+        ahead.close()
 
 
 def parse_limits(config: Config) -> Limits:
@@ -280,16 +324,19 @@ def _file_step(
     config: Config, engine: Engine, result: CycleResult, read_one: ReadOne | None, guard: CycleGuard
 ) -> None:
     try:
-        file_stored(
-            engine,
-            config.form,
-            read_one or sandboxed_reader(config),
-            parse_limits(config),
-            ack_settings(config),
-            read_mail=parse_mail if read_one else sandboxed_mail_reader(config),
-            stop_requested=guard.should_stop,
-            counts=result.filed,
-        )
+        with contextlib.ExitStack() as stack:
+            ahead = None if read_one else stack.enter_context(sandboxed_read_ahead(config))
+            file_stored(
+                engine,
+                config.form,
+                read_one or sandboxed_reader(config),
+                parse_limits(config),
+                ack_settings(config),
+                read_mail=parse_mail if read_one else sandboxed_mail_reader(config),
+                stop_requested=guard.should_stop,
+                counts=result.filed,
+                ahead=ahead,
+            )
     except ReaderInterrupted as err:
         _system_fault(result, "filing", f"{err}: the message in hand will be read again")
     except BaseException as err:

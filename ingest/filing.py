@@ -17,10 +17,12 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, text
+from sqlalchemy import Engine, false, func, or_, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from ingest.ack_compose import compose_acknowledgement
@@ -34,6 +36,9 @@ from parsers.message import Limits, MessageReading, ReadOne, could_not_open, fin
 from parsers.model import Reading
 from store.db import advisory_key, database_unavailable
 from store.models import Acknowledgement, AckStatus, Message, MessageState, Response, utcnow
+
+if TYPE_CHECKING:
+    from ingest.readahead import ReadAhead
 
 log = logging.getLogger(__name__)
 MailReader = Callable[[bytes], ParsedMail]
@@ -82,8 +87,12 @@ def file_stored(
     stop_requested: Callable[[], bool] = lambda: False,
     counts: FilingCounts | None = None,
     read_mail: MailReader = parse_mail,
+    ahead: ReadAhead | None = None,
 ) -> FilingCounts:
-    """File every message still in state `stored`, oldest first, each claimed before it is read.
+    """File every message still in state `stored`, oldest first, each claimed before it is filed.
+
+    With `ahead`, the messages after the one being filed are read meanwhile (ingest/readahead.py);
+    without, each is read once claimed.
 
     Raises `DatabaseUnavailable` (or another system fault) when the step cannot go on; the message
     in hand is then left exactly as it was, to be filed by a later cycle.
@@ -98,7 +107,9 @@ def file_stored(
             if counts.processed < waiting:
                 log.info("stop requested: %d messages filed, the rest wait for the next start", counts.processed)
             break
-        cursor = _file_next(engine, cursor, Readers(form, read_mail, read_one, limits), acks, counts)
+        if ahead is not None:
+            ahead.fill(engine, cursor)
+        cursor = _file_next(engine, cursor, Readers(form, read_mail, read_one, limits, ahead), acks, counts)
         if cursor is None:
             break
         if counts.processed % PROGRESS_EVERY == 0 and counts.processed < waiting:
@@ -124,6 +135,15 @@ class Readers:
     read_mail: MailReader
     read_one: ReadOne
     limits: Limits
+    ahead: ReadAhead | None = None
+
+    def read(self, message_pk: int, msg: Message) -> tuple[ParsedMail, MessageReading]:
+        """The message read ahead, or read now (loading its raw bytes: the one per-message read of them)."""
+        started = self.ahead.take(message_pk) if self.ahead is not None else None
+        if started is not None:
+            return started.result()
+        mail = self.read_mail(msg.raw)
+        return mail, read_message(mail, self.form, self.read_one, self.limits)
 
 
 def _file_next(engine: Engine, cursor: int, readers: Readers, acks: AckSettings, counts: FilingCounts) -> int | None:
@@ -136,6 +156,7 @@ def _file_next(engine: Engine, cursor: int, readers: Readers, acks: AckSettings,
         with Session(engine) as session:
             msg = session.exec(
                 select(Message)
+                .options(defer(Message.raw))  # type: ignore[arg-type]
                 .where(Message.state == MessageState.STORED, col(Message.id) > cursor)
                 .order_by(col(Message.id))
                 .limit(1)
@@ -186,13 +207,12 @@ def _file_message(session: Session, msg: Message, readers: Readers, acks: AckSet
     message_pk = msg.id or 0
     form = readers.form
     try:
-        mail = readers.read_mail(msg.raw)
+        mail, reading = readers.read(message_pk, msg)
     except MailParseError as err:
         _finish(msg, "failed", str(err), [*msg.problems, str(err)])
         session.add(Acknowledgement(message_pk=message_pk, status=AckStatus.SUPPRESSED, reason="unreadable"))
         session.add(msg)
         return Filed("failed", (), 0, AckStatus.SUPPRESSED, "unreadable")
-    reading = read_message(mail, form, readers.read_one, readers.limits)
     disposition, reason, references, new_responses = _file_responses(session, msg, mail, reading, form)
     _finish(msg, disposition, reason, [*msg.problems, *reading.problems])
     ack = _decide_acknowledgement(
@@ -219,7 +239,7 @@ def _record_attempt(engine: Engine, message_pk: int, err: BaseException, counts:
     log.error("message #%s could not be filed: %s", message_pk, problem, exc_info=err)
     try:
         with Session(engine) as session:
-            msg = session.get(Message, message_pk)
+            msg = session.get(Message, message_pk, options=[defer(Message.raw)])  # type: ignore[arg-type]
             if msg is None or msg.state != MessageState.STORED:
                 return
             msg.attempts += 1
@@ -311,27 +331,23 @@ def _earlier_references(session: Session, msg: Message, prints: list[str]) -> tu
     if session.get_bind().dialect.name == "postgresql":
         for print_ in sorted(set(prints)):
             session.connection().execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(print_)})
+    same_words_same_author = or_(
+        func.coalesce(Response.name, "") != "",
+        func.coalesce(Response.email, "") != "",
+        func.lower(Message.sender) == (msg.sender or "").lower() if msg.sender else false(),
+    )
     rows = session.exec(
-        select(Response, Message)
+        select(Response.fingerprint, Response.message_pk, Response.reference)  # never an earlier message's raw
         .join(Message, col(Message.id) == Response.message_pk)
-        .where(col(Response.fingerprint).in_(prints), Response.message_pk != msg.id)
+        .where(col(Response.fingerprint).in_(prints), Response.message_pk != msg.id, same_words_same_author)
         .order_by(col(Response.id))
     ).all()
-    by_print: dict[str, Response] = {}
-    for resp, earlier in rows:
-        if resp.fingerprint not in by_print and (_names_author(resp) or _same_sender(msg, earlier)):
-            by_print[resp.fingerprint] = resp
+    by_print: dict[str, tuple[int, str | None]] = {}
+    for print_, message_pk, reference in rows:
+        by_print.setdefault(print_, (message_pk, reference))
     if not prints or any(p not in by_print for p in prints):
         return None
-    return by_print[prints[0]].message_pk, [by_print[p].reference or "" for p in prints]
-
-
-def _names_author(resp: Response) -> bool:
-    return bool(resp.name or resp.email)
-
-
-def _same_sender(msg: Message, earlier: Message) -> bool:
-    return bool(msg.sender) and (msg.sender or "").lower() == (earlier.sender or "").lower()
+    return by_print[prints[0]][0], [by_print[p][1] or "" for p in prints]
 
 
 def _is_late(received_at: dt.datetime | None, form: FormDefinition) -> bool:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 10.0  # after SIGTERM, time for the operation in hand to finish by itself
+WATCH_POLL_SECONDS = 0.2  # how soon the watchdog notices a stop request
 
 
 class CycleGuard:
@@ -65,7 +66,9 @@ class CycleGuard:
             remaining = self._deadline - time.monotonic()
             if remaining <= 0:
                 break
-            if self.stop.wait(min(remaining, 0.5)):
+            if self._done.wait(min(remaining, WATCH_POLL_SECONDS)):
+                return  # the cycle ended: leave at once (waiting on `stop` cost every cycle ~0.5 s)
+            if self.stop.is_set():
                 # Give the operation in hand a moment to finish on its own, then break it off.
                 if self._done.wait(min(self._grace, max(self._deadline - time.monotonic(), 0))):
                     return

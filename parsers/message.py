@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
-from parsers.attachments import READABLE_KINDS, AttachmentJob, decode_text
+from parsers.attachments import CONVERTED_KINDS, READABLE_KINDS, AttachmentJob, decode_text
 from parsers.body import body_document, body_text, forwarded_text, looks_like_response
 from parsers.classify import classify_automatic, looks_like_junk
 from parsers.formdef import FormDefinition
@@ -142,6 +142,20 @@ def _all_attachments(mail: ParsedMail) -> list[Attachment]:
         if digest not in seen:
             seen.add(digest)
             found.append(att)
+    return found
+
+
+def files_to_convert(mail: ParsedMail, limits: Limits = Limits()) -> list[tuple[str, bytes]]:
+    """(kind, bytes) of each attachment `read_message` would have LibreOffice convert.
+
+    Lets a caller convert the .doc/.rtf/.odt files of several messages with one LibreOffice start
+    before reading them (ingest/readahead.py).
+    """
+    found = []
+    for att in _all_attachments(mail):
+        sniffed = sniff(att.data, att.filename, att.content_type)
+        if sniffed.kind in CONVERTED_KINDS and not sniffed.encrypted and len(att.data) <= limits.max_attachment_bytes:
+            found.append((sniffed.kind, att.data))
     return found
 
 

@@ -61,11 +61,18 @@ class PasswordProtectedError(PdfReadError):
     """The PDF needs a password to open."""
 
 
-def read_pdf(data: bytes, *, max_pages: int = 30) -> Document:
-    """Read one PDF attachment into a Document (fields, blocks and problems)."""
+def read_pdf(
+    data: bytes, *, max_pages: int = 30, fields_suffice: Callable[[dict[str, str]], bool] | None = None
+) -> Document:
+    """Read one PDF attachment into a Document (fields, blocks and problems).
+
+    With `fields_suffice`, a fillable PDF whose fields it accepts is returned with its fields
+    only: the page layout (most of a PDF's reading time) is not computed for a form that will
+    be read from its fields anyway.
+    """
     try:
         with pdfplumber.open(io.BytesIO(data)) as pdf:
-            return _read_open_pdf(pdf, max_pages)
+            return _read_open_pdf(pdf, max_pages, fields_suffice)
     except PdfReadError:
         raise
     except PdfminerException as err:
@@ -86,13 +93,17 @@ def _wrap_pdfminer(err: PdfminerException) -> PdfReadError:
     return PdfReadError(f"the PDF is damaged or not a PDF ({cause})")
 
 
-def _read_open_pdf(pdf: pdfplumber.PDF, max_pages: int) -> Document:
+def _read_open_pdf(
+    pdf: pdfplumber.PDF, max_pages: int, fields_suffice: Callable[[dict[str, str]], bool] | None = None
+) -> Document:
     problems: list[str] = []
     pages = pdf.pages
     if len(pages) > max_pages:
         problems.append(f"PDF has {len(pages)} pages; at most {max_pages} are read")
         pages = pages[:max_pages]
     fields = form_fields(pdf.doc)
+    if fields and fields_suffice is not None and fields_suffice(fields):
+        return Document(fields=fields, problems=tuple(problems))
     if not any(p.chars for p in pages):
         if not fields:
             problems.append(SCANNED_PROBLEM if any(p.images for p in pages) else EMPTY_PROBLEM)

@@ -29,6 +29,7 @@ import pickle
 import resource
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -45,6 +46,9 @@ FILE_SIZE_LIMIT = 64 * 1024 * 1024  # parsers write nothing; a runaway temp file
 OPEN_FILES_LIMIT = 256
 CPU_GRACE_SECONDS = 5  # RLIMIT_CPU backstop beyond the wall-clock timeout
 _PRELOAD = ["parsers.sandbox_forkserver", "parsers.sandbox"]
+CANCEL_POLL_SECONDS = 0.2
+# Starting a child hides __main__ for a moment (_main_module_hidden): one thread at a time.
+_start_lock = threading.Lock()
 
 _OK, _RAISED, _NO_MEMORY, _UNPICKLABLE = "ok", "raised", "no-memory", "unpicklable"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -96,6 +100,7 @@ def run_sandboxed(
     timeout: float = DEFAULT_TIMEOUT,
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
     on_started: Callable[[], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> T:
     """Return `func(data)` computed in a fresh child process under time and memory limits.
 
@@ -103,6 +108,8 @@ def run_sandboxed(
     arguments (it is pickled by name). An exception it raises is
     re-raised here with its own class when it survives pickling; otherwise, and when the child
     dies or runs over its limits, a `ParseLimitError` subclass with a reason for staff is raised.
+    Setting `cancel` kills the child and raises `ReaderInterrupted` (a reading nobody waits for).
+    May be called from several threads at once (ingest/readahead.py).
     """
     ctx = _context(func)
     receiver, sender = ctx.Pipe(duplex=False)
@@ -113,12 +120,12 @@ def run_sandboxed(
         daemon=True,
     )
     try:
-        with _main_module_hidden():
+        with _start_lock, _main_module_hidden():
             child.start()
         sender.close()  # the child holds the only write end now, so its death reads as EOF
         if on_started is not None:
             on_started()
-        message = _await_message(receiver, child, timeout)
+        message = _await_message(receiver, child, timeout, cancel)
     finally:
         sender.close()
         receiver.close()
@@ -177,7 +184,9 @@ def _main_module_hidden() -> Iterator[None]:
 _MISSING = object()
 
 
-def _await_message(receiver: Connection, child: Any, timeout: float) -> tuple[str, Any] | None:
+def _await_message(
+    receiver: Connection, child: Any, timeout: float, cancel: threading.Event | None = None
+) -> tuple[str, Any] | None:
     """The child's one message, or None if it died first or the deadline passed (then kill it)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -185,7 +194,10 @@ def _await_message(receiver: Connection, child: Any, timeout: float) -> tuple[st
         if remaining <= 0:
             _kill(child)
             return None
-        ready = wait([receiver, child.sentinel], remaining)
+        if cancel is not None and cancel.is_set():
+            _kill_tree(child)
+            raise ReaderInterrupted("the reading was abandoned: nothing waits for it any more")
+        ready = wait([receiver, child.sentinel], remaining if cancel is None else min(remaining, CANCEL_POLL_SECONDS))
         if receiver in ready or (ready and receiver.poll()):
             return _receive(receiver)
         if ready:  # the child exited without sending anything

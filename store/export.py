@@ -9,13 +9,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from parsers.formdef import FormDefinition
 from store.models import Acknowledgement, Message, MessageState, Response
 from store.published import published_message, published_record
+
+STREAM_ROWS = 500  # rows fetched at a time by the exports: memory does not grow with history
+
+
+@dataclass(frozen=True)
+class AckFacts:
+    """What a message record says of its acknowledgement (never its bytes or address)."""
+
+    status: str | None
+    reason: str | None
 
 
 def _iso(when: dt.datetime | None) -> str | None:
@@ -60,7 +72,7 @@ def response_record(resp: Response, msg: Message, form: FormDefinition) -> dict[
     }
 
 
-def message_record(msg: Message, references: list[str], ack: Acknowledgement | None) -> dict[str, Any]:
+def message_record(msg: Message, references: list[str], ack: AckFacts | Acknowledgement | None) -> dict[str, Any]:
     problems = list(msg.problems)
     if msg.state != MessageState.DONE:
         problems.append("not yet filed")
@@ -82,11 +94,17 @@ def message_record(msg: Message, references: list[str], ack: Acknowledgement | N
 def iter_responses(
     session: Session, form: FormDefinition, *, exclude_confidential: bool = False, personal: bool = True
 ) -> Iterator[dict[str, Any]]:
-    """Response records in arrival order; `personal=False` gives the published view (store/published.py)."""
+    """Response records in arrival order; `personal=False` gives the published view (store/published.py).
+
+    Rows are streamed in chunks and the raw message is never loaded: memory stays flat however
+    much mail is stored.
+    """
     query = (
         select(Response, Message)
         .join(Message, col(Message.id) == Response.message_pk)
+        .options(defer(Message.raw))  # type: ignore[arg-type]
         .order_by(col(Message.id), col(Response.seq))
+        .execution_options(yield_per=STREAM_ROWS)
     )
     for resp, msg in session.exec(query):
         if exclude_confidential and resp.confidential:
@@ -102,12 +120,26 @@ def iter_messages(
     responses, `personal=False` gives the published view (store/published.py)."""
     refs: dict[int, list[str]] = {}
     confidential: set[str] = set()
-    for resp in session.exec(select(Response).order_by(col(Response.message_pk), col(Response.seq))):
-        refs.setdefault(resp.message_pk, []).append(resp.reference or "")
-        if resp.confidential:
-            confidential.add(resp.reference or "")
-    acks = {a.message_pk: a for a in session.exec(select(Acknowledgement))}
-    for msg in session.exec(select(Message).order_by(col(Message.id))):
+    rows = select(Response.message_pk, Response.reference, Response.confidential).order_by(
+        col(Response.message_pk), col(Response.seq)
+    )
+    for message_pk, reference, is_confidential in session.exec(rows):
+        refs.setdefault(message_pk, []).append(reference or "")
+        if is_confidential:
+            confidential.add(reference or "")
+    acks = {
+        pk: AckFacts(status, reason)
+        for pk, status, reason in session.exec(
+            select(Acknowledgement.message_pk, Acknowledgement.status, Acknowledgement.reason)
+        )
+    }
+    messages = (
+        select(Message)
+        .options(defer(Message.raw))  # type: ignore[arg-type]
+        .order_by(col(Message.id))
+        .execution_options(yield_per=STREAM_ROWS)
+    )
+    for msg in session.exec(messages):
         own = refs.get(msg.id or 0, [])
         if msg.disposition == "duplicate" and msg.duplicate_of is not None:
             own = refs.get(msg.duplicate_of, [])

@@ -401,13 +401,14 @@ def _recent_ack_failures(session: Session, now: dt.datetime) -> int:
     since = now - dt.timedelta(days=1)
     by_cycles = sum(
         int((c.counts or {}).get("acks_failed") or 0)
-        for c in session.exec(select(Cycle)).all()
-        if (_aware(c.started_at) or since) >= since
+        for c in session.exec(select(Cycle).where(Cycle.started_at >= since)).all()
     )
     by_rows = sum(
         1
-        for a in session.exec(select(Acknowledgement).where(Acknowledgement.status == AckStatus.FAILED)).all()
-        if (_aware(a.created_at) or since) >= since
+        for created_at in session.exec(
+            select(Acknowledgement.created_at).where(Acknowledgement.status == AckStatus.FAILED)
+        ).all()
+        if (_aware(created_at) or since) >= since
     )
     return max(by_cycles, by_rows)
 

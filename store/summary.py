@@ -37,14 +37,13 @@ def summarise(
     uses the published records (store/published.py), as the HTML report's published view does."""
     s = Summary(published=published)
     personal = include_personal or not published
-    responses = list(iter_responses(session, form, exclude_confidential=published, personal=personal))
     for m in iter_messages(session, exclude_confidential=published, personal=personal):
         s.messages += 1
         s.dispositions[m["disposition"] or "not yet filed"] += 1
         s.acknowledgements[m["acknowledgement"]["status"] or "none"] += 1
         if m["disposition"] == "failed":
             s.failed_messages.append(m)
-    for r in responses:
+    for r in iter_responses(session, form, exclude_confidential=published, personal=personal):
         s.responses += 1
         s.late += bool(r["late"])
         if r["status"] == "filed":

@@ -1,0 +1,290 @@
+"""Read stored messages ahead of filing them, on every core, every read still in the sandbox.
+
+Filing (ingest/filing.py) stays one transaction per message, in id order, each message claimed
+(FOR UPDATE SKIP LOCKED) before anything is written. Reading a message is pure: its bytes in, a
+`ParsedMail` and a `MessageReading` out. So the messages after the one being filed are read
+meanwhile by a pool of `workers` threads, each of which only waits on a sandboxed child process
+(parsers/sandbox.py: a fresh child per call, with the same time and memory limits as before; a
+child that dies or runs over is killed, the next call gets a new one, and only its attachment
+goes to review). When filing reaches a message, its reading is usually done. A message another
+worker claimed meanwhile is skipped by the claim as before; its reading is simply thrown away.
+
+LibreOffice costs ~2 s to start and ~0.1 s to convert a form, so the .doc/.rtf/.odt files of the
+messages read ahead are converted together: one converter thread takes every file asked for
+while the previous batch ran (a group commit), converts them with one soffice start in a sandboxed
+child, and the readers then read the docx it made. A file the batch could not convert (or every
+file, when soffice crashed or hung) is converted alone as before, which gives its reason.
+
+What is read ahead is bounded by messages and by bytes, so memory does not grow with the backlog.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from parsers.attachments import CONVERTED_KINDS, AttachmentJob
+from parsers.formdef import FormDefinition
+from parsers.mail import ParsedMail
+from parsers.message import Limits, MessageReading, ReadOne, files_to_convert, read_message
+from parsers.model import Reading
+from store.db import database_unavailable
+from store.models import Message, MessageState
+
+log = logging.getLogger(__name__)
+
+Read = tuple[ParsedMail, MessageReading]
+Files = list[tuple[str, bytes]]
+Converter = Callable[[Files], dict[str, bytes]]  # {SHA-256 of the original: docx bytes}
+
+MAX_AHEAD = 128  # messages read ahead of the one being filed
+MAX_AHEAD_BYTES = 32_000_000  # and their raw bytes (at least one message, whatever its size)
+MAX_BATCH_FILES = 20  # files per LibreOffice start: a hang then costs at most these a retry
+GATHER_SECONDS = 2.0  # a batch waits this long at most for messages still being taken apart
+GATHER_POLL_SECONDS = 0.05
+
+
+class ReadAhead:
+    """Read the stored messages after a cursor concurrently; hand each reading over once."""
+
+    def __init__(
+        self,
+        *,
+        form: FormDefinition,
+        limits: Limits,
+        read_mail: Callable[[bytes], ParsedMail],
+        read_one: ReadOne,
+        convert: Converter | None,
+        workers: int,
+    ) -> None:
+        self._form, self._limits = form, limits
+        self._read_mail, self._read_one = read_mail, read_one
+        self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="reader")
+        self._parsing = 0  # messages read ahead and not yet taken apart
+        self._parsing_lock = threading.Lock()
+        self._converter = _BatchConverter(convert, self._all_parsed) if convert is not None else None
+        self._ahead: dict[int, Future[Read]] = {}
+        self._last = 0
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def fill(self, engine: Engine, cursor: int) -> None:
+        """Start reading the stored messages after `cursor` that are not being read yet."""
+        for pk in [pk for pk in self._ahead if pk <= cursor]:
+            self._ahead.pop(pk).cancel()  # filed, or claimed by another worker: not needed
+        if len(self._ahead) > MAX_AHEAD // 2:
+            return
+        for pk, raw in _next_stored(engine, max(cursor, self._last), MAX_AHEAD - len(self._ahead)):
+            self._ahead[pk] = self._start(raw)
+            self._last = pk
+
+    def take(self, message_pk: int) -> Future[Read] | None:
+        """The reading of this message if it was started, else None (the caller reads it itself)."""
+        return self._ahead.pop(message_pk, None)
+
+    def close(self) -> None:
+        """Stop reading ahead: what has not started is dropped, what runs ends within its limits."""
+        for future in self._ahead.values():
+            future.cancel()
+        self._ahead.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._converter is not None:
+            self._converter.close()
+
+    def _all_parsed(self) -> bool:
+        return self._parsing == 0
+
+    def _start(self, raw: bytes) -> Future[Read]:
+        result: Future[Read] = Future()
+        with self._parsing_lock:
+            self._parsing += 1
+        parsed = self._pool.submit(self._read_mail, raw)
+        parsed.add_done_callback(functools.partial(self._parsed, result))
+        return result
+
+    def _parsed(self, result: Future[Read], parsed: Future[ParsedMail]) -> None:
+        """A message was taken apart: convert its legacy files with others, then read it.
+
+        A callback: whatever goes wrong here settles the result, so filing never waits for ever.
+        """
+        with self._parsing_lock:
+            self._parsing -= 1
+        try:
+            if not _forward_failure(parsed, result):
+                return
+            mail = parsed.result()
+            files = files_to_convert(mail, self._limits) if self._converter is not None else []
+            if not files or self._converter is None:
+                self._submit_read(result, mail, {})
+                return
+            converted = self._converter.request(files)
+            converted.add_done_callback(lambda done: self._submit_read(result, mail, done.result()))
+        except BaseException as err:  # noqa: BLE001 - handed to the filing step, which decides
+            _settle(result, exception=err)
+
+    def _submit_read(self, result: Future[Read], mail: ParsedMail, converted: dict[str, bytes]) -> None:
+        if result.cancelled():
+            return
+        try:
+            read = self._pool.submit(self._read, mail, converted)
+        except BaseException as err:  # noqa: BLE001 - e.g. the pool was shut down: the filing step has stopped
+            _settle(result, exception=err)
+            return
+        read.add_done_callback(functools.partial(_copy, result))
+
+    def _read(self, mail: ParsedMail, converted: dict[str, bytes]) -> Read:
+        read_one = functools.partial(read_converted_first, self._read_one, converted) if converted else self._read_one
+        return mail, read_message(mail, self._form, read_one, self._limits)
+
+
+def read_converted_first(read_one: ReadOne, converted: dict[str, bytes], job: AttachmentJob, data: bytes) -> Reading:
+    """Read the docx a batch conversion made from this file, or the file itself (converted alone)."""
+    if job.kind in CONVERTED_KINDS:
+        docx = converted.get(hashlib.sha256(data).hexdigest())
+        if docx is not None:
+            return read_one(replace(job, kind="docx", converted_from=job.kind), docx)
+    return read_one(job, data)
+
+
+def _next_stored(engine: Engine, after: int, room: int) -> list[tuple[int, bytes]]:
+    """(id, raw) of the next stored messages after `after`, within MAX_AHEAD_BYTES; no lock taken."""
+    if room <= 0:
+        return []
+    try:
+        with Session(engine) as session:
+            sized = session.exec(
+                select(Message.id, Message.size)
+                .where(Message.state == MessageState.STORED, col(Message.id) > after)
+                .order_by(col(Message.id))
+                .limit(room)
+            ).all()
+            wanted, total = [], 0
+            for pk, size in sized:
+                if wanted and total + size > MAX_AHEAD_BYTES:
+                    break
+                wanted.append(pk)
+                total += size
+            if not wanted:
+                return []
+            raws = dict(session.exec(select(Message.id, Message.raw).where(col(Message.id).in_(wanted))).all())
+    except SQLAlchemyError as err:
+        raise database_unavailable(err, "reading ahead") from err
+    return [(pk, raws[pk]) for pk in wanted if pk in raws]
+
+
+def _forward_failure(source: Future, result: Future) -> bool:
+    """Pass a failed or cancelled step on to the result; True when the step succeeded."""
+    if source.cancelled():
+        result.cancel()
+        return False
+    err = source.exception()
+    if err is not None:
+        _settle(result, exception=err)
+        return False
+    return True
+
+
+def _copy(result: Future, source: Future) -> None:
+    if _forward_failure(source, result):
+        _settle(result, value=source.result())
+
+
+def _settle(result: Future, *, value: object = None, exception: BaseException | None = None) -> None:
+    """Set the result unless it was cancelled (the message was filed or taken) or is set already."""
+    if result.done() or not result.set_running_or_notify_cancel():
+        return
+    if exception is not None:
+        result.set_exception(exception)
+    else:
+        result.set_result(value)
+
+
+class _BatchConverter:
+    """One thread converting, at each turn, every file asked for while the last batch ran."""
+
+    def __init__(self, convert: Converter, all_parsed: Callable[[], bool]) -> None:
+        self._convert = convert
+        self._all_parsed = all_parsed
+        self._waiting: list[tuple[Files, Future[dict[str, bytes]]]] = []
+        self._changed = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="convert-batch", daemon=True)
+        self._thread.start()
+
+    def request(self, files: Files) -> Future[dict[str, bytes]]:
+        future: Future[dict[str, bytes]] = Future()
+        with self._changed:
+            if self._closed:
+                future.set_result({})
+                return future
+            self._waiting.append((files, future))
+            self._changed.notify()
+        return future
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            files = _distinct([f for files, _ in batch for f in files])
+            converted = self._converted(files)
+            for _, future in batch:
+                future.set_result(converted)
+
+    def _next_batch(self) -> list[tuple[Files, Future[dict[str, bytes]]]] | None:
+        with self._changed:
+            while not self._waiting and not self._closed:
+                self._changed.wait()
+            if not self._waiting:
+                return None
+            # Gather what the messages being taken apart will ask for too, for a moment at most:
+            # a LibreOffice start saved is worth ~2 s.
+            deadline = time.monotonic() + GATHER_SECONDS
+            while not self._closed and not self._all_parsed() and time.monotonic() < deadline:
+                self._changed.wait(GATHER_POLL_SECONDS)
+            batch, count = [], 0
+            while self._waiting and (not batch or count + len(self._waiting[0][0]) <= MAX_BATCH_FILES):
+                files, future = self._waiting.pop(0)
+                batch.append((files, future))
+                count += len(files)
+            return batch
+
+    def _converted(self, files: Files) -> dict[str, bytes]:
+        if self._closed:
+            return {}
+        try:
+            return self._convert(files)
+        except BaseException as err:  # noqa: BLE001 - each file is then converted alone, which says why
+            log.info("a batch of %d conversions failed (%s); each file is converted alone", len(files), err)
+            return {}
+
+
+def _distinct(files: Files) -> Files:
+    seen: set[str] = set()
+    out: Files = []
+    for kind, data in files:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            out.append((kind, data))
+    return out

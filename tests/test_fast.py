@@ -1,0 +1,217 @@
+"""Issue 9: reading on every core, LibreOffice batched, and no query that grows with stored history.
+
+Speed itself is measured by bench/, never here; these tests pin what makes it possible: which
+queries run (no per-message or report query reads the stored raw messages), that read-ahead
+files every message once and in arrival order, and that a batch conversion that fails costs each
+file only a conversion of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import olefile
+import pytest
+from builders.batches import mixed_batch
+from builders.docx_forms import build_docx, sample_reading
+from builders.mail import build_message
+from intake_env import BODY_RESPONSE, Instance, export, run_intake
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from ingest.readahead import _BatchConverter, read_converted_first
+from parsers.attachments import AttachmentJob
+from parsers.convert import convert_many, soffice_available
+from parsers.formdef import DEFAULT_FORM_PATH, load_form
+from parsers.model import Reading
+from parsers.sandbox import SandboxCrashed
+
+FORM = load_form(DEFAULT_FORM_PATH)
+LEGACY_TYPES = {"doc": "application/msword", "rtf": "application/rtf", "odt": "application/vnd.oasis.opendocument.text"}
+
+
+@pytest.fixture(scope="module")
+def legacy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """Three filled forms saved by LibreOffice, as .doc, .rtf and .odt."""
+    if not soffice_available():
+        pytest.fail("LibreOffice (soffice) is not on PATH")
+    work = tmp_path_factory.mktemp("legacy")
+    for seed, kind in enumerate(LEGACY_TYPES, start=7):  # three people: three different responses
+        source = work / f"form-{kind}.docx"
+        source.write_bytes(build_docx(FORM, sample_reading(FORM, seed), "x_cell"))
+        profile = (work / f"profile-{kind}").as_uri()
+        subprocess.run(
+            ["soffice", "--headless", f"-env:UserInstallation={profile}", "--convert-to", kind]
+            + ["--outdir", str(work), str(source)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    return {kind: (work / f"form-{kind}.{kind}").read_bytes() for kind in LEGACY_TYPES}
+
+
+@pytest.fixture
+def statements() -> Iterator[list[str]]:
+    """Every SQL statement any engine runs while the test runs."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        seen.append(" ".join(statement.split()))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(Engine, "before_cursor_execute", record)
+
+
+def _unreadable_doc(doc: bytes, tmp_path: Path) -> bytes:
+    """A real .doc container whose text stream LibreOffice cannot read (zeroed)."""
+    path = tmp_path / "broken.doc"
+    path.write_bytes(doc)
+    with olefile.OleFileIO(str(path), write_mode=True) as ole:
+        stream = ole.openstream("WordDocument").read()
+        ole.write_stream("WordDocument", bytes(len(stream)))
+    return path.read_bytes()
+
+
+def _selects_raw(statement: str) -> bool:
+    """A SELECT whose column list names a raw column (messages.raw or acknowledgements.raw)."""
+    if not statement.upper().startswith("SELECT"):
+        return False
+    columns = statement.split(" FROM ", 1)[0]
+    return bool(re.search(r"\b(messages|acknowledgements)\.raw\b", columns))
+
+
+def _new_mail_only(statement: str) -> bool:
+    """Restricted to rows named by id, or to acknowledgements waiting to be sent: never the history."""
+    if "messages.raw" in statement.split(" FROM ", 1)[0]:
+        return bool(re.search(r"WHERE messages\.id (= \?|IN \()", statement))
+    return bool(re.search(r"WHERE acknowledgements\.(id = \?|status = \?)", statement))
+
+
+def test_convert_many_converts_the_good_files_and_leaves_the_bad_to_be_converted_alone(legacy):
+    files = [("doc", legacy["doc"]), ("rtf", b"{\\rtf1 this is not finished"), ("odt", legacy["odt"])]
+    files += [("rtf", legacy["rtf"]), ("doc", b"not a word document at all")]
+
+    converted = convert_many(files, timeout=120)
+
+    assert {0, 2, 3} <= set(converted), "the three real documents convert in one start"
+    assert 4 not in converted, "bytes that are not a .doc are not handed to LibreOffice"
+    assert all(docx.startswith(b"PK") for docx in converted.values())
+
+
+def test_a_batch_that_cannot_run_returns_nothing_so_each_file_goes_alone(legacy, monkeypatch):
+    monkeypatch.setattr("parsers.convert.SOFFICE", "/nonexistent/soffice")
+    assert convert_many([("doc", legacy["doc"])], timeout=10) == {}
+
+
+def test_read_ahead_files_every_message_once_in_arrival_order_and_never_reads_history(
+    legacy, tmp_path: Path, statements: list[str]
+):
+    service = Instance(tmp_path / "svc", f"outbox:{tmp_path / 'outbox'}", extra="workers = 2")
+    history = mixed_batch(FORM, seed=11)
+    for raw in history.messages:
+        service.deliver(raw)
+    service.run()
+    filed_before = len(export(service.config, service.root))
+
+    new_mail = [
+        build_message(
+            sender=f"Legacy {kind} <legacy-{kind}@example.org>",
+            attachments=[(f"Response form.{kind}", mime, legacy[kind])],
+        )
+        for kind, mime in LEGACY_TYPES.items()
+    ]
+    new_mail.append(
+        build_message(
+            sender="Broken Doc <broken@example.org>",
+            attachments=[("Response form.doc", "application/msword", _unreadable_doc(legacy["doc"], tmp_path))],
+        )
+    )
+    new_mail += mixed_batch(FORM, seed=20).messages
+    for raw in new_mail:
+        service.deliver(raw)
+    statements.clear()
+    service.run()
+    cycle = list(statements)
+
+    messages = service.messages()
+    responses = export(service.config, service.root)
+    assert len(messages) == len(history.messages) + len(new_mail)
+    assert all(m["disposition"] for m in messages), "every message was filed"
+    references = [r["reference"] for r in responses]
+    assert len(references) == len(set(references)) == filed_before + 3 + 1 + 4
+    assert references == sorted(references), "filed in arrival order"
+    legacy_kinds = sorted(r["source"]["kind"] for r in responses if r["sender"].startswith("legacy-"))
+    assert legacy_kinds == ["doc", "odt", "rtf"]
+    assert all(r["status"] == "filed" for r in responses if r["sender"].startswith("legacy-"))
+    broken = [r for r in responses if r["sender"] == "broken@example.org"]
+    assert len(broken) == 1 and broken[0]["status"] == "needs_review", "only the bad file goes to review"
+
+    raw_reads = [s for s in cycle if _selects_raw(s)]
+    assert raw_reads, "the new messages were read"
+    assert all(_new_mail_only(s) for s in raw_reads), f"a query read stored history: {raw_reads}"
+
+    statements.clear()
+    assert run_intake(service.config, "report") == 0
+    assert run_intake(service.config, "report", "--html", str(tmp_path / "report.html")) == 0
+    export(service.config, service.root, "--messages")
+    assert run_intake(service.config, "export", "--format", "csv", "--output", str(tmp_path / "out.csv")) == 0
+    assert [s for s in statements if _selects_raw(s)] == [], "the report and the exports never load raw"
+
+
+def test_a_file_the_batch_converted_is_read_as_its_docx_and_keeps_its_own_kind():
+    calls = []
+
+    def read_one(job: AttachmentJob, data: bytes) -> Reading:
+        calls.append((job.kind, job.converted_from, data))
+        return Reading(source_kind=job.converted_from or job.kind, filename=job.filename)
+
+    converted = {hashlib.sha256(b"the rtf").hexdigest(): b"PK the docx"}
+    job = AttachmentJob("rtf", "form.rtf", FORM)
+    read_converted_first(read_one, converted, job, b"the rtf")
+    read_converted_first(read_one, converted, replace(job, kind="doc"), b"a doc the batch could not convert")
+    assert calls == [("docx", "rtf", b"PK the docx"), ("doc", None, b"a doc the batch could not convert")]
+
+
+def test_a_conversion_batch_that_fails_answers_every_request_with_nothing():
+    def broken(files):  # type: ignore[no-untyped-def]
+        raise SandboxCrashed("soffice crashed")
+
+    converter = _BatchConverter(broken, lambda: True)
+    try:
+        futures = [converter.request([("doc", b"one")]), converter.request([("rtf", b"two")])]
+        assert [f.result(timeout=10) for f in futures] == [{}, {}]
+    finally:
+        converter.close()
+
+
+CAMPAIGN_TEXT = """Here are my answers.
+
+Question 1: Agree
+Comment: Every child matters.
+
+Question 2: Disagree
+"""
+
+
+def test_the_duplicate_check_tells_a_campaign_from_a_response_sent_again(tmp_path: Path):
+    service = Instance(tmp_path / "svc", f"outbox:{tmp_path / 'outbox'}")
+    for sender in ("Ann <ann@example.org>", "Bob <bob@example.org>", "Ann Again <ANN@example.org>"):
+        service.deliver(build_message(sender=sender, body=CAMPAIGN_TEXT))
+    service.deliver(build_message(sender="Pat <pat@example.org>", body=BODY_RESPONSE))
+    service.deliver(build_message(sender="Pat's office <office@example.net>", body=BODY_RESPONSE))
+    service.run()
+
+    dispositions = [(m["sender"], m["disposition"]) for m in service.messages()]
+    assert dispositions == [
+        ("ann@example.org", "response"),
+        ("bob@example.org", "response"),  # the same campaign words from someone else: another voice
+        ("ANN@example.org", "duplicate"),  # the same unsigned words from the same sender
+        ("pat@example.org", "response"),
+        ("office@example.net", "duplicate"),  # the same signed words, whoever sends them
+    ]
