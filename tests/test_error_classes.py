@@ -16,6 +16,7 @@ from builders.mail import DOCX_TYPE, build_message
 from intake_env import BODY_RESPONSE, REPO, Instance, export, response_mail, run_intake, write_config
 
 import ingest.filing
+import ingest.readahead
 from parsers.formdef import DEFAULT_FORM_PATH, load_form
 
 FORM = load_form(DEFAULT_FORM_PATH)
@@ -37,9 +38,15 @@ def _failing_on(subject_word: str, error: Exception):  # type: ignore[no-untyped
     return read
 
 
+def _patch_reading(monkeypatch, read) -> None:  # type: ignore[no-untyped-def]
+    """Reading happens ahead of filing (ingest/readahead.py) or in it: fault both."""
+    monkeypatch.setattr(ingest.filing, "read_message", read)
+    monkeypatch.setattr(ingest.readahead, "read_message", read)
+
+
 def test_a_fault_of_the_system_leaves_the_message_waiting(instance, smtp_server, monkeypatch):
     instance.deliver(response_mail(subject="disk trouble"))
-    monkeypatch.setattr(ingest.filing, "read_message", _failing_on("disk", OSError(28, "No space left on device")))
+    _patch_reading(monkeypatch, _failing_on("disk", OSError(28, "No space left on device")))
     assert run_intake(instance.config, "run") == 1
     (message,) = instance.messages()
     assert message["disposition"] is None, "a system fault must not become the message's state"
@@ -54,7 +61,7 @@ def test_an_unexpected_error_is_retried_then_failed_then_refiled(instance, smtp_
         response_mail(subject="poison", sender="poison@example.org", body=BODY_RESPONSE.replace("Pat", "Poison"))
     )
     instance.deliver(response_mail(subject="fine", sender="fine@example.org"))
-    monkeypatch.setattr(ingest.filing, "read_message", _failing_on("poison", TypeError("a parser bug")))
+    _patch_reading(monkeypatch, _failing_on("poison", TypeError("a parser bug")))
     for attempt in (1, 2):
         assert run_intake(instance.config, "run") == 0  # the cycle completes: the message is retried later
         poison = next(m for m in instance.messages() if m["sender"] == "poison@example.org")
