@@ -1,0 +1,116 @@
+"""Every field the form reader files says how it was found: a way of parsers/formreader/rules.py and
+a short location, for the review page's "Read from"."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import replace
+
+import pytest
+from builders.docx_forms import VARIANTS, build_docx, retyped_lines, sample_reading
+from builders.letters import Case, all_cases, word_letter
+from builders.pdf_forms import build_acroform_pdf, build_printed_pdf
+
+from parsers.attachments import AttachmentJob, read_attachment
+from parsers.body import read_body
+from parsers.docx_reader import read_docx
+from parsers.formdef import DEFAULT_FORM_PATH, load_form
+from parsers.formreader import read_form
+from parsers.formreader.rules import WAYS
+from parsers.message import fingerprint
+from parsers.model import Reading
+
+FORM = load_form(DEFAULT_FORM_PATH)
+LETTERS = [c for c in all_cases() if not c.needs_review]
+
+
+def filed_fields(r: Reading) -> set[str]:
+    """The fields a reading files a value in, named as `store.review` names them."""
+    values: dict[str, object] = {f"respondent.{k}": getattr(r.respondent, k) for k in vars(r.respondent)}
+    values |= {
+        "confidential": r.confidential or None,
+        "confidential_reason": r.confidential_reason,
+        "acknowledge": r.acknowledge or None,
+        "acknowledge_email": r.acknowledge_email,
+        "contact_again": r.contact_again,
+    }
+    for qid, a in r.answers.items():
+        values |= {f"{qid}.choice": a.choice, f"{qid}.comment": a.comment}
+    return {k for k, v in values.items() if v not in (None, "")}
+
+
+def assert_every_field_found(r: Reading) -> None:
+    assert r.review_reasons == (), r.review_reasons
+    missing = filed_fields(r) - set(r.found)
+    assert not missing, f"filed without saying how: {sorted(missing)}"
+    assert set(r.found) <= filed_fields(r) | {"confidential", "acknowledge"}
+    for path, (way, where) in r.found.items():
+        assert way in WAYS, f"{path}: {way!r} is not a way of rules.WAYS"
+        assert where.strip(), path
+
+
+def _attachment(kind: str, data: bytes) -> Reading:
+    got = read_attachment(AttachmentJob(kind, f"form.{kind}", FORM), data)
+    assert isinstance(got, Reading)
+    return got
+
+
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "retyped"][:4])
+def test_word_form_says_how_each_field_was_found(variant: str) -> None:
+    filled = sample_reading(FORM, 3)
+    got = read_form(read_docx(build_docx(FORM, filled, variant)), FORM, source_kind="docx", filename="f.docx")
+    assert_every_field_found(got)
+    scaled = next(q for q in FORM.questions if q.scale and got.answers[q.id].choice)
+    way, where = got.found[f"{scaled.id}.choice"]
+    assert way in ("mark in a label's cell", "mark by the row's shape")
+    assert where.startswith("table row")
+    assert got.found["respondent.name"] == ("labelled table row", "table row “Name”")
+
+
+def test_fillable_pdf_names_its_fields() -> None:
+    got = _attachment("pdf", build_acroform_pdf(FORM, sample_reading(FORM, 5)))
+    assert_every_field_found(got)
+    assert {way for way, _ in got.found.values()} == {"named field"}
+    assert all(where.startswith("PDF field ") for _, where in got.found.values())
+
+
+def test_printed_pdf_says_how_each_field_was_found() -> None:
+    got = _attachment("pdf", build_printed_pdf(FORM, sample_reading(FORM, 7)))
+    assert_every_field_found(got)
+
+
+def test_retyped_body_says_how_each_field_was_found() -> None:
+    filled = sample_reading(FORM, 11)
+    got = read_body("\n".join(retyped_lines(FORM, filled)), None, FORM)
+    assert got is not None
+    assert_every_field_found(got)
+    assert got.found["respondent.name"] == ("key and value line", "line “Name: …”")
+
+
+@pytest.mark.parametrize("case", LETTERS, ids=[f"{c.name}-{i}" for i, c in enumerate(LETTERS)])
+def test_letter_says_how_each_field_was_found(case: Case) -> None:
+    got = read_form(read_docx(word_letter(case.text)), FORM, source_kind="docx", filename="letter.docx")
+    assert_every_field_found(got)
+    body = read_body(case.text, None, FORM)
+    assert body is not None
+    assert_every_field_found(body)
+
+
+def test_a_letter_signature_and_capacity_are_named() -> None:
+    text = (
+        "Dear Sir or Madam,\n\nI am writing as a parent.\n\nQuestion 1\nAgree - it is clear.\n\n"
+        "Question 2\nWe think so.\n\nYours faithfully,\n\nJo Bloggs"
+    )
+    got = read_form(read_docx(word_letter(text)), FORM, source_kind="docx", filename="letter.docx")
+    assert got.found["respondent.name"] == ("name under the closing", "the signature")
+    assert got.found["respondent.category"][0] == "capacity in a sentence"
+    assert got.found["q1.choice"] == ("choice in words", "paragraph under “Question 1”")
+    assert got.found["q2.comment"] == ("comment under its heading", "paragraph under “Question 2”")
+
+
+def test_how_it_was_read_crosses_the_sandbox_and_is_not_what_was_said() -> None:
+    filled = sample_reading(FORM, 3)
+    got = read_form(read_docx(build_docx(FORM, filled, "glyph")), FORM, source_kind="docx", filename="f.docx")
+    again = pickle.loads(pickle.dumps(got))
+    assert again.found == got.found and got.found
+    assert fingerprint(replace(got, found={})) == fingerprint(got)
