@@ -3,14 +3,18 @@ a short location, for the review page's "Read from"."""
 
 from __future__ import annotations
 
+import html
 import pickle
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from builders.docx_forms import VARIANTS, build_docx, retyped_lines, sample_reading
 from builders.letters import Case, all_cases, word_letter
 from builders.pdf_forms import build_acroform_pdf, build_printed_pdf
+from web_env import Web, make_web, rewrite, sign_in, stored
 
+from ingest.filing import _response_row
 from parsers.attachments import AttachmentJob, read_attachment
 from parsers.body import read_body
 from parsers.docx_reader import read_docx
@@ -19,6 +23,9 @@ from parsers.formreader import read_form
 from parsers.formreader.rules import WAYS
 from parsers.message import fingerprint
 from parsers.model import Reading
+from store.export import iter_responses
+from store.models import Message
+from store.review import apply_corrections, describe_response
 
 FORM = load_form(DEFAULT_FORM_PATH)
 LETTERS = [c for c in all_cases() if not c.needs_review]
@@ -114,3 +121,92 @@ def test_how_it_was_read_crosses_the_sandbox_and_is_not_what_was_said() -> None:
     again = pickle.loads(pickle.dumps(got))
     assert again.found == got.found and got.found
     assert fingerprint(replace(got, found={})) == fingerprint(got)
+
+
+# ---- stored, shown on the response page and by `intake show`, kept out of the export --------------
+
+LETTER = (
+    "Dear Sir or Madam,\n\nI am writing as a parent.\n\nQuestion 1\nDisagree - it says too little.\n\n"
+    "Question 2\nWe think so.\n\nYours faithfully,\n\nJo Bloggs"
+)
+
+
+def _file(web: Web, reading: Reading, reference: str, seq: int) -> None:
+    """File `reading` as `_response_row` stores it, as a further response of the queued one's message."""
+    with web.session() as s:
+        msg = s.get(Message, stored(web).message_pk)
+        assert msg is not None
+        row = _response_row(msg, seq, reading, reference, False)
+        row.reference = reference
+        s.add(row)
+        s.commit()
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Web:
+    """The populated database, with a Word form (CT08-90001) and a letter (CT08-90002) filed by the reader."""
+    web = make_web(tmp_path)
+    word = read_form(
+        read_docx(build_docx(FORM, sample_reading(FORM, 3), "glyph")), FORM, source_kind="docx", filename="f.docx"
+    )
+    letter = read_form(read_docx(word_letter(LETTER)), FORM, source_kind="docx", filename="letter.docx")
+    _file(web, word, "CT08-90001", 7)
+    _file(web, letter, "CT08-90002", 8)
+    return web
+
+
+def test_how_each_field_was_found_is_stored_per_question_and_per_response(web: Web) -> None:
+    row = stored(web, "CT08-90001")
+    assert row.answers["q1"]["found"]["choice"] == {
+        "way": "mark by the row's shape",
+        "where": "table row under the heading of question 1",
+    }
+    assert row.found == {k: v for k, v in row.found.items() if not k.startswith("q")}
+    assert row.found["respondent.name"] == {"way": "labelled table row", "where": "table row “Name”"}
+    letter = stored(web, "CT08-90002")
+    assert letter.answers["q1"]["found"] == {
+        "choice": {"way": "choice in words", "where": "paragraph under “Question 1”"},
+        "comment": {"way": "comment under its heading", "where": "paragraph under “Question 1”"},
+    }
+    assert letter.found["respondent.name"] == {"way": "name under the closing", "where": "the signature"}
+
+
+def test_the_response_page_says_where_each_answer_was_read_from(web: Web) -> None:
+    client = web.app.test_client()
+    sign_in(client, "rev")
+    page = html.unescape(client.get("/responses/CT08-90001").text)
+    assert "Read from: table row under the heading of question 1 (mark by the row's shape)" in page
+    assert "Read from: table row “Name” (labelled table row)" in page
+    page = html.unescape(client.get("/responses/CT08-90002").text)
+    assert "Read from: paragraph under “Question 1” (choice in words)" in page
+    assert "Read from: the signature (name under the closing)" in page
+    assert "Read from: a sentence of the letter (capacity in a sentence)" in page
+
+
+def test_read_from_says_who_corrected_it_since_and_is_escaped(web: Web) -> None:
+    with web.session() as s:
+        apply_corrections(s, FORM, "CT08-90002", ["q1.choice=agree"], who="rev")
+    rewrite(web, "CT08-90001", found={"respondent.name": {"way": "<script>alert(1)</script>", "where": "<b>x</b>"}})
+    client = web.app.test_client()
+    sign_in(client, "rev")
+    page = html.unescape(client.get("/responses/CT08-90002").text)
+    assert "Read from: paragraph under “Question 1” (choice in words). Since corrected by rev." in page
+    raw = client.get("/responses/CT08-90001").text
+    assert "<script>alert(1)" not in raw and "&lt;script&gt;alert(1)" in raw
+
+
+def test_intake_show_says_where_each_answer_was_read_from(web: Web) -> None:
+    with web.session() as s:
+        text = describe_response(s, FORM, "CT08-90002")
+    assert "  Q1 [q1]: Disagree [disagree]\n      read from: paragraph under “Question 1” (choice in words)" in text
+    assert "      comment read from: paragraph under “Question 1” (comment under its heading)" in text
+    assert "  Name: Jo Bloggs\n      read from: the signature (name under the closing)" in text
+
+
+def test_the_export_is_unchanged_by_it(web: Web) -> None:
+    with web.session() as s:
+        records = [r for r in iter_responses(s, FORM) if r["reference"] in ("CT08-90001", "CT08-90002")]
+    assert len(records) == 2
+    for record in records:
+        assert "found" not in record
+        assert all(set(a) == {"choice", "comment"} for a in record["answers"].values())
