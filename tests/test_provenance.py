@@ -159,7 +159,7 @@ def test_how_each_field_was_found_is_stored_per_question_and_per_response(web: W
     row = stored(web, "CT08-90001")
     assert row.answers["q1"]["found"]["choice"] == {
         "way": "mark by the row's shape",
-        "where": "table row under the heading of question 1",
+        "where": "table row under the wording of question 1",
     }
     assert row.found == {k: v for k, v in row.found.items() if not k.startswith("q")}
     assert row.found["respondent.name"] == {"way": "labelled table row", "where": "table row “Name”"}
@@ -175,7 +175,7 @@ def test_the_response_page_says_where_each_answer_was_read_from(web: Web) -> Non
     client = web.app.test_client()
     sign_in(client, "rev")
     page = html.unescape(client.get("/responses/CT08-90001").text)
-    assert "Read from: table row under the heading of question 1 (mark by the row's shape)" in page
+    assert "Read from: table row under the wording of question 1 (mark by the row's shape)" in page
     assert "Read from: table row “Name” (labelled table row)" in page
     page = html.unescape(client.get("/responses/CT08-90002").text)
     assert "Read from: paragraph under “Question 1” (choice in words)" in page

@@ -104,7 +104,8 @@ class Walker:
         self.section = qid
         self._check_wording(header)
         if header.rest.strip():
-            where = f"{'table row' if row.in_table else 'heading line'} “Question {header.question.number}”"
+            heading = _heading_name(header.rule, header.question.number)
+            where = f"table row of {heading}" if row.in_table else f"the heading line ({heading})"
             self._question_line(qid, Row((header.rest,), False), first=True, where=where)
         return True
 
@@ -390,8 +391,7 @@ class Walker:
         `where`: the row's location, when it is not a row under the heading (the heading's own line).
         """
         question = self.form.question(qid)
-        heading = f"“Question {question.number}”" if self.draft.rules.get(qid) == "explicit" else None
-        where = where or _rowed(row, f"under {heading or f'the heading of question {question.number}'}")
+        where = where or _rowed(row, f"under {_heading_name(self.draft.rules.get(qid, ''), question.number)}")
         if question.scale and (marks := read_choice_row(row, self.scale)):
             self.draft.add_group(qid, marks, (marks.way, where))
             return True
@@ -443,6 +443,17 @@ class Walker:
 
 
 _KEY_NAMES = {Key.CATEGORY: "Category", Key.CONTACT: "Contact again"}
+
+
+def _heading_name(rule: str, number: int) -> str:
+    """A question's heading as the reader recognised it (a key of landmarks.HEADER_RULES), in the form's words."""
+    if rule == "explicit":
+        return f"“Question {number}”"
+    if rule in ("number+wording", "wording"):
+        return f"the wording of question {number}"
+    if rule in ("number", "number+text", "number+answer"):
+        return f"the number “{number}.”"
+    return f"a heading naming the topic of question {number}"
 
 
 def _labelled(label: str) -> tuple[str, str]:
