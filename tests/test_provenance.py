@@ -9,9 +9,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from alembic import command
 from builders.docx_forms import VARIANTS, build_docx, retyped_lines, sample_reading
 from builders.letters import Case, all_cases, word_letter
 from builders.pdf_forms import build_acroform_pdf, build_printed_pdf
+from sqlalchemy import inspect
 from web_env import Web, make_web, rewrite, sign_in, stored
 
 from ingest.filing import _response_row
@@ -23,6 +25,7 @@ from parsers.formreader import read_form
 from parsers.formreader.rules import WAYS
 from parsers.message import fingerprint
 from parsers.model import Reading
+from store.db import alembic_config, make_engine, upgrade
 from store.export import iter_responses
 from store.models import Message
 from store.review import apply_corrections, describe_response
@@ -101,6 +104,22 @@ def test_letter_says_how_each_field_was_found(case: Case) -> None:
     body = read_body(case.text, None, FORM)
     assert body is not None
     assert_every_field_found(body)
+
+
+def test_every_way_of_finding_a_field_is_recorded_by_the_reader() -> None:
+    """The headings' ways name a question's heading, not a field: they show in the location instead."""
+    seen = set()
+    for variant in VARIANTS:
+        doc = read_docx(build_docx(FORM, sample_reading(FORM, 3), variant))
+        seen |= {way for way, _ in read_form(doc, FORM, source_kind="docx", filename="f.docx").found.values()}
+    for case in all_cases():
+        got = read_body(case.text, None, FORM)
+        seen |= {way for way, _ in got.found.values()} if got else set()
+    seen |= {way for way, _ in _attachment("pdf", build_acroform_pdf(FORM, sample_reading(FORM, 5))).found.values()}
+    specify = read_body("Please specify: Foster carer\n\nQuestion 7: Agree\n\nQuestion 8\nNothing more.", None, FORM)
+    assert specify is not None and specify.found["respondent.category"][0] == "please specify"
+    seen |= {way for way, _ in specify.found.values()}
+    assert {way for way in WAYS if not way.startswith("heading: ")} - seen == set()
 
 
 def test_a_letter_signature_and_capacity_are_named() -> None:
@@ -201,6 +220,28 @@ def test_intake_show_says_where_each_answer_was_read_from(web: Web) -> None:
     assert "  Q1 [q1]: Disagree [disagree]\n      read from: paragraph under “Question 1” (choice in words)" in text
     assert "      comment read from: paragraph under “Question 1” (comment under its heading)" in text
     assert "  Name: Jo Bloggs\n      read from: the signature (name under the closing)" in text
+
+
+def test_a_response_filed_before_it_was_recorded_shows_no_guess(web: Web) -> None:
+    row = stored(web, "CT08-90001")
+    old_answers = {qid: {"choice": a["choice"], "comment": a["comment"]} for qid, a in row.answers.items()}
+    rewrite(web, "CT08-90001", found=None, answers=old_answers)
+    client = web.app.test_client()
+    sign_in(client, "rev")
+    page = client.get("/responses/CT08-90001")
+    assert page.status_code == 200 and "Read from: " not in page.text
+    assert "Read from f.docx (docx)." in page.text  # the file the whole response came from, as before
+    with web.session() as s:
+        assert "read from:" not in describe_response(s, FORM, "CT08-90001")
+
+
+def test_the_migration_goes_down_and_up_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(url)
+    command.downgrade(alembic_config(url), "0013_web_users")
+    assert "found" not in {c["name"] for c in inspect(make_engine(url)).get_columns("responses")}
+    upgrade(url)
+    assert "found" in {c["name"] for c in inspect(make_engine(url)).get_columns("responses")}
 
 
 def test_the_export_is_unchanged_by_it(web: Web) -> None:
