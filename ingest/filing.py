@@ -377,10 +377,24 @@ def _response_row(msg: Message, seq: int, r: Reading, print_: str, late: bool) -
         acknowledge=r.acknowledge,
         acknowledge_email=_storable(r.acknowledge_email),
         contact_again=r.contact_again,
-        answers={qid: {"choice": a.choice, "comment": _storable(a.comment)} for qid, a in r.answers.items()},
+        answers={
+            qid: {"choice": a.choice, "comment": _storable(a.comment), "found": _found(r, f"{qid}.")}
+            for qid, a in r.answers.items()
+        },
+        found=_found(r, ""),
         text=_storable(r.text),
         fingerprint=print_,
     )
+
+
+def _found(r: Reading, prefix: str) -> dict[str, dict[str, str]]:
+    """How the reader found each field (parsers.model.Reading.found), for `_response_row` to store:
+    one question's with prefix "q3." ({"choice": {"way": ..., "where": ...}}), or with "" all the rest."""
+    return {
+        path.removeprefix(prefix): {"way": way, "where": _storable(where) or ""}
+        for path, (way, where) in r.found.items()
+        if (path.startswith(prefix) if prefix else path.split(".")[0] not in r.answers)
+    }
 
 
 def _storable(text: str | None) -> str | None:

@@ -232,6 +232,7 @@ def fingerprint(reading: Reading) -> str:
     if not _has_answers(reading) and reading.text is None and reading.respondent == Respondent():
         return reading.source_digest or hashlib.sha256(repr(reading).encode()).hexdigest()
     content = asdict(replace(reading, review_reasons=(), source_digest=None))
+    content.pop("found", None)  # how it was read is not what was said
     content.pop("filename", None)
     content.pop("source_kind", None)  # the same words sent as Word and as PDF are one response
     blob = json.dumps(content, sort_keys=True, ensure_ascii=False, default=str)

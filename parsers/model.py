@@ -44,11 +44,18 @@ class Reading:
     text: str | None = None
     review_reasons: tuple[str, ...] = ()
     source_digest: str | None = None  # SHA-256 of the attachment read, to tell unreadable files apart
+    # How each filed field was found: "q3.choice", "q3.comment", "respondent.name", "confidential"... (the
+    # names `store.review` gives the fields) -> (way, where): the way is a key of
+    # `parsers.formreader.rules.WAYS`, where a short location ("PDF field q3_agree", "the signature")
+    # naming only the form's own words, never the respondent's. Not part of what was said: the
+    # fingerprint leaves it out, and so do repr (the fingerprint of a file with nothing read) and ==.
+    found: Mapping[str, tuple[str, str]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # A plain dict, whatever mapping was given: a Reading crosses the sandbox's process
         # boundary by pickling, and read-only proxies cannot be pickled.
         object.__setattr__(self, "answers", dict(self.answers))
+        object.__setattr__(self, "found", {k: (str(v[0]), str(v[1])) for k, v in self.found.items()})
 
     @property
     def status(self) -> str:

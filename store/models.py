@@ -96,6 +96,9 @@ class Response(SQLModel, table=True):
     acknowledge_email: str | None = Field(default=None, sa_column=Column(Text))
     contact_again: str | None = None
     answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # How the reader found each field that is not a question's ({"respondent.name": {"way": ..., "where": ...}});
+    # a question's is in answers[qid]["found"]. None: filed before this was recorded.
+    found: dict[str, Any] | None = Field(default_factory=dict, sa_column=Column(JSON, nullable=True))
     text: str | None = Field(default=None, sa_column=Column(Text))
     fingerprint: str = Field(index=True, max_length=64)
     filed_at: dt.datetime = Field(default_factory=utcnow)

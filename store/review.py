@@ -143,6 +143,21 @@ def set_field(resp: Response, key: str, value: Any) -> None:
         setattr(resp, key, value)
 
 
+def found_fields(resp: Response) -> dict[str, str]:
+    """How the reader found each field, as staff read it: {"q3.choice": "table row under “Question 3”
+    (mark by the row's shape)"}; keys are the settings' names. Empty for a response filed before
+    this was recorded (its `found` is None) and for fields the reader left empty."""
+    stored: dict[str, Any] = dict(resp.found or {})
+    for qid, answer in resp.answers.items():
+        for part, how in ((answer or {}).get("found") or {}).items():
+            stored[f"{qid}.{part}"] = how
+    return {
+        key: f"{how.get('where') or '?'} ({how.get('way') or '?'})"
+        for key, how in stored.items()
+        if isinstance(how, dict)
+    }
+
+
 def audit_text(value: Any) -> str | None:
     if value is None:
         return None
@@ -237,7 +252,9 @@ def describe_response(session: Session, form: FormDefinition, reference: str) ->
     assert msg is not None
     ack = session.exec(select(Acknowledgement).where(Acknowledgement.message_pk == msg.id)).first()
     rec = response_record(resp, msg, form)
-    lines = _provenance(rec, msg, ack) + _removals(resp, msg) + _respondent(rec, form) + _answers(rec, form)
+    found = found_fields(resp)
+    lines = _provenance(rec, msg, ack) + _removals(resp, msg)
+    lines += _respondent(rec, form, found) + _answers(rec, form, found)
     lines += _audit_lines(audit_trail(session, resp))
     return "\n".join(lines) + "\n"
 
@@ -281,26 +298,41 @@ def _label(choices: tuple[Choice, ...], cid: str | None) -> str:
     return next((f"{c.label} [{c.id}]" for c in choices if c.id == cid), cid)
 
 
-def _respondent(rec: dict[str, Any], form: FormDefinition) -> list[str]:
+def _respondent(rec: dict[str, Any], form: FormDefinition, found: dict[str, str]) -> list[str]:
     who = rec["respondent"]
     lines = ["", "Respondent"]
-    lines += [f"  {f.label}: {who.get(f.id) or ''}" for f in form.respondent_fields]
+    for f in form.respondent_fields:
+        lines += [f"  {f.label}: {who.get(f.id) or ''}", *_read_from(found, f"respondent.{f.id}")]
     category = _label(form.categories, who["category"])
     lines.append(f"  Category: {category}" + (f" ({who['category_other']})" if who["category_other"] else ""))
+    lines += _read_from(found, "respondent.category") + _read_from(found, "respondent.category_other")
     conf = "yes" + (f" ({rec['confidential_reason']})" if rec["confidential_reason"] else "")
     lines.append(f"  Confidential: {conf if rec['confidential'] else 'no'}")
+    lines += _read_from(found, "confidential") + _read_from(found, "confidential_reason")
     lines.append(f"  Acknowledgement requested: {'yes' if rec['acknowledge'] else 'no'}")
+    lines += _read_from(found, "acknowledge") + _read_from(found, "acknowledge_email")
     lines.append(f"  Contact again: {_label(form.contact_again_choices, rec['contact_again'])}")
+    lines += _read_from(found, "contact_again")
     return lines
 
 
-def _answers(rec: dict[str, Any], form: FormDefinition) -> list[str]:
+def _read_from(found: dict[str, str], key: str) -> list[str]:
+    """ "      read from: table row “Name” (labelled table row)", when the reader said how it found `key`."""
+    if key not in found:
+        return []
+    what = "comment read from" if key.endswith(".comment") else "read from"
+    return [f"      {what}: {found[key]}"]
+
+
+def _answers(rec: dict[str, Any], form: FormDefinition, found: dict[str, str]) -> list[str]:
     lines = ["", "Answers"]
     for q in form.questions:
         answer = rec["answers"][q.id]
         choice = f": {_label(form.scale, answer['choice'])}" if q.scale else ""
         lines.append(f"  Q{q.number} [{q.id}]{choice}")
+        lines += _read_from(found, f"{q.id}.choice")
         lines += [f"      {line}" for line in answer["comment"].splitlines()]
+        lines += _read_from(found, f"{q.id}.comment")
     if rec["text"]:
         lines += ["", "Text"] + [f"  {line}" for line in rec["text"].splitlines()]
     return lines

@@ -7,7 +7,7 @@ from __future__ import annotations
 import email
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email import policy
 from typing import Any
@@ -74,6 +74,17 @@ def place_reasons(reasons: list[str], form: FormDefinition) -> PlacedReasons:
         else:
             placed.general.append(reason)
     return placed
+
+
+def read_from_hints(found: Mapping[str, str], history: Sequence[Any]) -> dict[str, str]:
+    """The hint beside each field the reader filed: "Read from: table row “Name” (labelled table row)",
+    saying who corrected it since, if anyone did (`history`: the audit entries, oldest first).
+    `found` is `store.review.found_fields`: empty for responses filed before it was recorded."""
+    corrected = {e.field: e.who for e in history}
+    return {
+        key: f"Read from: {phrase}" + (f". Since corrected by {corrected[key]}." if key in corrected else "")
+        for key, phrase in found.items()
+    }
 
 
 def message_text(raw: bytes, limit: int = TEXT_SHOWN) -> str:

@@ -39,7 +39,7 @@ from store.export import iter_responses, response_record
 from store.models import Acknowledgement, AuditEntry, Message, Role
 from store.models import Response as ResponseRow
 from store.report_html import gather, render_report
-from store.review import ReviewError, apply_corrections, audit_trail, find_response, original_files
+from store.review import ReviewError, apply_corrections, audit_trail, find_response, found_fields, original_files
 from store.tabular import write_csv, write_xlsx
 
 bp = Blueprint("views", __name__)
@@ -262,6 +262,7 @@ def _response_page(
     form = config_of().form
     ack = g.db.exec(select(Acknowledgement).where(Acknowledgement.message_pk == msg.id)).first()
     files = original_files(g.db, record["reference"])
+    history = audit_trail(g.db, row)
     return render_template(
         "response.html",
         r=record,
@@ -273,7 +274,8 @@ def _response_page(
         choices=present.choice_lists(form),
         files=[(n, name, len(data)) for n, (name, data) in enumerate(files)],
         text=present.message_text(msg.raw),
-        history=audit_trail(g.db, row),
+        history=history,
+        hints=present.read_from_hints(found_fields(row), history),
         errors=errors,
         values=values,
         version=_version(row),

@@ -190,4 +190,6 @@ def read_choice_row(row: Row, choices: Mapping[str, str]) -> ChoiceMarks | None:
             marks.setdefault(cid, []).extend(t.value for t in owned)  # type: ignore[misc]
             unclear.extend((cid, t.raw) for t in owned if t.value is None)
     frozen = {cid: tuple(m) for cid, m in marks.items()}
-    return ChoiceMarks(frozen, tuple(unclear), ambiguous)
+    by_shape = not any(t.value is True for owned in inline.values() for t in owned)
+    way = "mark by the row's shape" if by_shape else "mark in a label's cell"
+    return ChoiceMarks(frozen, tuple(unclear), ambiguous, way)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 
 from parsers import normalise as nz
 from parsers.document import Document
@@ -85,6 +86,8 @@ def _category(draft: Draft, form: FormDefinition, reasons: list[str]) -> tuple[s
     other_text = _text(draft, Key.OTHER_TEXT)
     other = other_id(form)
     if other_text and category is None and not why:
+        specified = draft.found.get("respondent.category_other", ("please specify", "“Please specify”"))
+        draft.found["respondent.category"] = ("please specify", specified[1])
         return other, other_text  # a "Please specify" text can only answer "Other"
     if other_text and category not in (None, other):
         reasons.append(f"Respondent category: a box is ticked but “Other” is also specified (“{other_text}”).")
@@ -104,6 +107,7 @@ def _capacity(draft: Draft, form: FormDefinition, ticked: str | None, reasons: l
             reasons.append(f"Respondent category: “{labels[ticked]}” is given, but the letter says {quoted} ({names}).")
         return ticked
     if len(found) == 1:
+        draft.found["respondent.category"] = ("capacity in a sentence", "a sentence of the letter")
         return found[0]
     if found:
         names = " and ".join(f"“{labels[c]}”" for c in found)
@@ -192,10 +196,21 @@ def build_reading(
         category=category,
         category_other=other,
     )
+    filed: dict[str, object] = {f"respondent.{k}": v for k, v in asdict(respondent).items()}
+    filed.update(
+        confidential=confidential,
+        confidential_reason=_text(draft, Key.REASON),
+        acknowledge=acknowledge,
+        acknowledge_email=_email(draft, Key.ACK_EMAIL),
+        contact_again=contact,
+    )
+    for qid, answer in answers.items():
+        filed.update({f"{qid}.choice": answer.choice, f"{qid}.comment": answer.comment})
     return Reading(
         source_kind=source_kind,
         filename=filename,
         respondent=respondent,
+        found=_found(draft, filed),
         confidential=confidential,
         confidential_reason=_text(draft, Key.REASON),
         acknowledge=acknowledge,
@@ -204,6 +219,19 @@ def build_reading(
         answers=answers,
         review_reasons=tuple(dict.fromkeys(reasons)),
     )
+
+
+def _found(draft: Draft, filed: dict[str, object]) -> dict[str, tuple[str, str]]:
+    """How each field that was filed (not left empty) was found: the form's ways first, then a letter's frame.
+
+    A field given both ways was filed from the form's way (see `_text`), so that is the one named.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    for path, value in filed.items():
+        how = draft.found.get(path) or draft.letter_found.get(path)
+        if value not in (None, "") and how:
+            found[path] = how
+    return found
 
 
 def letter_reading(doc: Document, form: FormDefinition, *, source_kind: str, filename: str | None) -> Reading:

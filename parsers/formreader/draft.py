@@ -27,6 +27,31 @@ class Key(StrEnum):
 
 RESPONDENT_KEYS = ("name", "organisation", "address", "email")
 
+# The field a draft key fills, named as `store.review` names its settings ("q3.choice",
+# "respondent.name"): the keys of a Reading's `found`.
+_FIELD_OF = {
+    Key.CATEGORY: "respondent.category",
+    Key.OTHER_TEXT: "respondent.category_other",
+    Key.CONTACT: "contact_again",
+    Key.CONFIDENTIAL: "confidential",
+    Key.REASON: "confidential_reason",
+    Key.ACKNOWLEDGE: "acknowledge",
+    Key.ACK_EMAIL: "acknowledge_email",
+    **{k: f"respondent.{k}" for k in RESPONDENT_KEYS},
+}
+
+
+def field_of(key: str, part: str = "choice") -> str:
+    """The field a draft key fills: a question id with `part` ("choice" or "comment"), or another item."""
+    return _FIELD_OF.get(key, f"{key}.{part}")
+
+
+def clip(text: str, most: int = 40) -> str:
+    """A short quotation for a location ("table row “Name”")."""
+    text = " ".join(text.split())
+    return text if len(text) <= most else text[: most - 1].rstrip() + "…"
+
+
 Mark = bool | None  # True ticked, False empty, None a mark that cannot be read
 
 
@@ -66,6 +91,11 @@ class ChoiceMarks:
     marks: Mapping[str, tuple[Mark, ...]]
     unclear: tuple[tuple[str, str], ...] = ()  # (choice id, raw text of the mark)
     ambiguous: bool = False  # a tick that could belong to two boxes
+    way: str = "mark in a label's cell"  # how the ticks were given to their labels (a key of rules.WAYS)
+
+    @property
+    def ticked(self) -> bool:
+        return any(True in ms for ms in self.marks.values())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -93,22 +123,40 @@ class Draft:
     preamble: list[str] = field(default_factory=list)  # text before the first answer, not placed
     unplaced: list[str] = field(default_factory=list)  # text after the answers began, not placed
     heading_like: list[tuple[str, str]] = field(default_factory=list)  # (question id, line) inside an answer
+    # How each field was found, the first time it was: field ("q3.choice", "respondent.name", see
+    # `field_of`) -> (way, a key of rules.WAYS; where, a short location such as "PDF field q3_agree").
+    found: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The same for what a letter's frame gives (letter_fields, capacity): used only when nothing else gave it.
+    letter_found: dict[str, tuple[str, str]] = field(default_factory=dict)
 
-    def add_text(self, key: str, text: str) -> None:
+    def note(self, key: str, way: str, where: str, part: str = "choice") -> None:
+        """Remember how the field of draft key `key` was found, unless it was found before."""
+        self.found.setdefault(field_of(key, part), (way, where))
+
+    def add_text(self, key: str, text: str, how: tuple[str, str] | None = None) -> None:
         self.texts.setdefault(key, []).append(text)
         self.landmarks.add(key)
+        if how and text.strip():
+            self.note(key, *how)
 
-    def add_single(self, key: str, mark: Mark, raw: str) -> None:
+    def add_single(self, key: str, mark: Mark, raw: str, how: tuple[str, str] | None = None) -> None:
         self.singles.setdefault(key, []).append((mark, raw))
         self.landmarks.add(key)
+        if how:
+            self.note(key, *how)
 
-    def add_group(self, key: str, marks: ChoiceMarks) -> None:
+    def add_group(self, key: str, marks: ChoiceMarks, how: tuple[str, str] | None = None) -> None:
+        """`how` is noted only for marks that tick a box: an empty row of boxes files nothing."""
         self.groups.setdefault(key, []).append(marks)
         self.landmarks.add(key if not key.startswith("q") else "questions")
+        if how and marks.ticked:
+            self.note(key, *how)
 
-    def tick(self, key: str, cid: str) -> None:
+    def tick(self, key: str, cid: str, how: tuple[str, str] | None = None) -> None:
         """A choice stated in words ("Category - Parent or carer") is a tick of that box."""
-        self.add_group(key, ChoiceMarks({cid: (True,)}))
+        self.add_group(key, ChoiceMarks({cid: (True,)}), how)
 
-    def add_comment(self, qid: str, text: str) -> None:
+    def add_comment(self, qid: str, text: str, how: tuple[str, str] | None = None) -> None:
         self.comments.setdefault(qid, []).append(text)
+        if how and text.strip():
+            self.note(qid, *how, part="comment")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from parsers import blankform_pdf as pdf_names
 from parsers import normalise as nz
 from parsers.formdef import Choice, FormDefinition
-from parsers.formreader.draft import ChoiceMarks, Draft, Key
+from parsers.formreader.draft import ChoiceMarks, Draft, Key, clip
 
 
 def field_catalogue(form: FormDefinition) -> dict[str, tuple[str, str]]:
@@ -64,7 +64,7 @@ def read_fields(fields: Mapping[str, str], form: FormDefinition) -> Draft:
             if value.strip() and value.strip() != nz.UNCHECKED and nz.is_tick(value) is not False:
                 draft.reasons.append(f"A filled form field “{name}” does not match anything on the form.")
             continue
-        _put_field(draft, target, value, form)
+        _put_field(draft, target, value, form, ("named field", f"PDF field {clip(name)}"))
     draft.questions.extend(q.id for q in form.questions)
     return draft
 
@@ -75,7 +75,7 @@ def _group_choices(form: FormDefinition, group: str) -> tuple[Choice, ...]:
     return form.contact_again_choices if group == Key.CONTACT else form.scale
 
 
-def _put_radio(draft: Draft, group: str, value: str, form: FormDefinition) -> None:
+def _put_radio(draft: Draft, group: str, value: str, form: FormDefinition, how: tuple[str, str]) -> None:
     """A radio group's value is the chosen export value: a choice id or label, or empty/Off."""
     if nz.fold_label(value) in ("", "off") or value.strip() == nz.UNCHECKED:
         draft.landmarks.add(group if not group.startswith("q") else "questions")
@@ -86,23 +86,23 @@ def _put_radio(draft: Draft, group: str, value: str, form: FormDefinition) -> No
     if cid is None:
         draft.add_group(group, ChoiceMarks({}, (("", value),)))
     else:
-        draft.tick(group, cid)
+        draft.tick(group, cid, how)
 
 
-def _put_field(draft: Draft, target: tuple[str, str], value: str, form: FormDefinition) -> None:
+def _put_field(draft: Draft, target: tuple[str, str], value: str, form: FormDefinition, how: tuple[str, str]) -> None:
     kind, key = target
     if kind == "radio":
-        _put_radio(draft, key, value, form)
+        _put_radio(draft, key, value, form, how)
     elif kind == "text":
-        draft.add_text(key, value)
+        draft.add_text(key, value, how)
     elif kind == "single":
-        draft.add_single(key, nz.is_tick(value), value)
+        draft.add_single(key, nz.is_tick(value), value, how)
     elif kind == "comment":
-        draft.add_comment(key, value)
+        draft.add_comment(key, value, how)
         draft.landmarks.add("questions")
     else:
         group, cid = key.split(":", 1)
-        draft.add_group(group, ChoiceMarks({cid: (nz.is_tick(value),)}, _unclear_of(cid, value)))
+        draft.add_group(group, ChoiceMarks({cid: (nz.is_tick(value),)}, _unclear_of(cid, value)), how)
 
 
 def _unclear_of(cid: str, value: str) -> tuple[tuple[str, str], ...]:

@@ -11,7 +11,7 @@ from parsers import normalise as nz
 from parsers.formdef import FormDefinition
 from parsers.formreader import letters
 from parsers.formreader.choices import read_choice_row
-from parsers.formreader.draft import ChoiceMarks, Draft, Key, Row
+from parsers.formreader.draft import ChoiceMarks, Draft, Key, Row, clip, field_of
 from parsers.formreader.landmarks import (
     ANSWER_KEY,
     COMMENT_KEY,
@@ -104,7 +104,9 @@ class Walker:
         self.section = qid
         self._check_wording(header)
         if header.rest.strip():
-            self._question_line(qid, Row((header.rest,), False), first=True)
+            heading = _heading_name(header.rule, header.question.number)
+            where = f"table row of {heading}" if row.in_table else f"the heading line ({heading})"
+            self._question_line(qid, Row((header.rest,), False), first=True, where=where)
         return True
 
     def _weak_header_fits(self, header: Header) -> bool:
@@ -198,6 +200,7 @@ class Walker:
                 self.draft.capacity.append(sentence)
                 if org := letters.organisation_on_behalf(sentence):
                     self.draft.letter_fields.setdefault("organisation", []).append(org)
+                    self._letter_note("organisation", "organisation on behalf of", "a sentence of the letter")
             elif not letters.is_courtesy(sentence):
                 placed = False
         if placed:
@@ -213,6 +216,7 @@ class Walker:
             self.draft.letter.append("recipient address")
         elif letters.ends_address(block[-1]) and "address" not in self.draft.letter_fields:
             self.draft.letter_fields["address"] = ["\n".join(block)]
+            self._letter_note("address", "sender's address", "the letterhead")
             self.draft.letter.append("sender address")
         else:
             self.draft.letter.append("letterhead")
@@ -241,20 +245,22 @@ class Walker:
         if not lines or not letters.looks_like_name(lines[0]):
             return
         self.draft.letter_fields.setdefault("name", []).append(lines[0].rstrip(","))
+        self._letter_note("name", "name under the closing", "the signature")
         for line in lines[1:4]:
             if letters.capacity_categories(line, self.form.categories):
                 self.draft.capacity.append(line)
             if org := letters.signature_organisation(line):
                 self.draft.letter_fields.setdefault("organisation", []).append(org)
+                self._letter_note("organisation", "organisation in the signature", "the signature")
             elif not (letters.is_contact_line(line) or letters.is_job_title(line)):
                 self.draft.signature_unread.append(line)
 
     def _closing_rows(self, row: Row) -> bool:
         form = self.form
         if (value := label_row(row, form.acknowledge_email_label)) is not None:
-            self.draft.add_text(Key.ACK_EMAIL, value)
+            self.draft.add_text(Key.ACK_EMAIL, value, _labelled(form.acknowledge_email_label))
         elif (box := label_box(row, form.acknowledge_label)) is not None:
-            self.draft.add_single(Key.ACKNOWLEDGE, *box)
+            self.draft.add_single(Key.ACKNOWLEDGE, *box, _labelled(form.acknowledge_label))
         elif is_prompt(row, form.contact_again_label):
             self.draft.landmarks.add(Key.CONTACT)
             self.section = Key.CONTACT
@@ -269,9 +275,9 @@ class Walker:
     def _respondent_rows(self, row: Row) -> bool:
         form = self.form
         if (box := label_box(row, form.confidential_label)) is not None:
-            self.draft.add_single(Key.CONFIDENTIAL, *box)
+            self.draft.add_single(Key.CONFIDENTIAL, *box, _labelled(form.confidential_label))
         elif (value := label_row(row, form.confidential_reason_label)) is not None:
-            self.draft.add_text(Key.REASON, value)
+            self.draft.add_text(Key.REASON, value, _labelled(form.confidential_reason_label))
         elif is_prompt(row, form.category_prompt):
             self.draft.landmarks.add(Key.CATEGORY)
             self.section = Key.CATEGORY
@@ -286,9 +292,10 @@ class Walker:
             return False
         first = row.filled[0]
         if row.in_table and len(row.cells) >= 2 and SPECIFY.match(row.cells[0]):
-            self.draft.add_text(Key.OTHER_TEXT, "\n".join(c for c in row.cells[1:] if c.strip()))
+            text = "\n".join(c for c in row.cells[1:] if c.strip())
+            self.draft.add_text(Key.OTHER_TEXT, text, ("please specify", "table row “Please specify”"))
         elif (m := SPECIFY.match(first)) and len(row.filled) == 1:
-            self.draft.add_text(Key.OTHER_TEXT, m.group(1))
+            self.draft.add_text(Key.OTHER_TEXT, m.group(1), ("please specify", "line “Please specify”"))
         else:
             return False
         return True
@@ -301,7 +308,7 @@ class Walker:
         fid = nz.best_match(row.cells[0], labels)
         if fid is None:
             return False
-        self.draft.add_text(fid, "\n".join(c for c in row.cells[1:] if c.strip()))
+        self.draft.add_text(fid, "\n".join(c for c in row.cells[1:] if c.strip()), _labelled(labels[fid]))
         self.section = None
         return True
 
@@ -323,63 +330,77 @@ class Walker:
 
     def _keyed_value(self, target: str, value: str) -> None:
         self.section = "address" if target == "address" else None
+        how = ("key and value line", f"line “{_KEY_NAMES.get(target) or self._label_of(target)}: …”")
         if target in (Key.CONFIDENTIAL, Key.ACKNOWLEDGE):
-            self.draft.add_single(target, yes_no(value), value)
+            self.draft.add_single(target, yes_no(value), value, how)
         elif target == Key.CATEGORY:
-            self._category_words(value)
+            self._category_words(value, how)
         elif target == Key.CONTACT:
-            self._contact_words(value)
+            self._contact_words(value, how)
         else:
-            self.draft.add_text(target, value)
+            self.draft.add_text(target, value, how)
 
-    def _category_words(self, value: str) -> None:
+    def _label_of(self, target: str) -> str:
+        """The form's own label of a respondent field or box: a location never quotes the respondent."""
+        labels = {f.id: f.label for f in self.form.respondent_fields}
+        labels.update({Key.CONFIDENTIAL: "Confidential", Key.REASON: "Reason", Key.ACKNOWLEDGE: "Acknowledge"})
+        return clip(labels.get(target, target), 30)
+
+    def _letter_note(self, key: str, way: str, where: str) -> None:
+        self.draft.letter_found.setdefault(field_of(key), (way, where))
+
+    def _category_words(self, value: str, how: tuple[str, str]) -> None:
         self.draft.landmarks.add(Key.CATEGORY)
         other = re.match(r"^\s*other\b\s*[:\-\u2013(,]?\s*(.*?)\)?\s*$", value, re.I)
         if other and other.group(1) and nz.fold(other.group(1)) != "please specify":
-            self.draft.tick(Key.CATEGORY, other_id(self.form))
-            self.draft.add_text(Key.OTHER_TEXT, other.group(1))
+            self.draft.tick(Key.CATEGORY, other_id(self.form), how)
+            self.draft.add_text(Key.OTHER_TEXT, other.group(1), how)
             return
         cid = nz.label_match(value, self.categories)
         if cid is None:
             self.draft.reasons.append(f"Respondent category: “{value}” does not match any category on the form.")
             return
-        self.draft.tick(Key.CATEGORY, cid)
+        self.draft.tick(Key.CATEGORY, cid, how)
 
-    def _contact_words(self, value: str) -> None:
+    def _contact_words(self, value: str, how: tuple[str, str]) -> None:
         self.draft.landmarks.add(Key.CONTACT)
         cid = nz.choice_word(value, self.contact_choices) or nz.leading_choice(value, self.contact_choices)[0]
         if cid is None:
             self.draft.add_group(Key.CONTACT, ChoiceMarks({}, (("", value),)))
         else:
-            self.draft.tick(Key.CONTACT, cid)
+            self.draft.tick(Key.CONTACT, cid, how)
 
     def _choice_rows(self, row: Row) -> bool:
         if self.in_question():
             return self._question_line(str(self.section), row, first=False)
         if self.section == Key.CONTACT and (marks := read_choice_row(row, self.contact_choices)):
-            self.draft.add_group(Key.CONTACT, marks)
+            self.draft.add_group(Key.CONTACT, marks, (marks.way, _rowed(row, "under “Contact again”")))
             return True
         cells, specified = split_specify(row.cells, self.form)
         if marks := read_choice_row(Row(cells, row.in_table), self.categories):
-            self.draft.add_group(Key.CATEGORY, marks)
+            self.draft.add_group(Key.CATEGORY, marks, (marks.way, _rowed(row, "of categories")))
             if specified:
-                self.draft.add_text(Key.OTHER_TEXT, specified)
+                self.draft.add_text(Key.OTHER_TEXT, specified, ("please specify", _rowed(row, "of categories")))
             self.section = Key.CATEGORY
             return True
         return False
 
-    def _question_line(self, qid: str, row: Row, *, first: bool) -> bool:
-        """A row inside a question: its scale row, an "Answer: Agree" line, or comment text."""
+    def _question_line(self, qid: str, row: Row, *, first: bool, where: str | None = None) -> bool:
+        """A row inside a question: its scale row, an "Answer: Agree" line, or comment text.
+
+        `where`: the row's location, when it is not a row under the heading (the heading's own line).
+        """
         question = self.form.question(qid)
+        where = where or _rowed(row, f"under {_heading_name(self.draft.rules.get(qid, ''), question.number)}")
         if question.scale and (marks := read_choice_row(row, self.scale)):
-            self.draft.add_group(qid, marks)
+            self.draft.add_group(qid, marks, (marks.way, where))
             return True
-        if question.scale and not row.in_table and self._answer_words(qid, row.filled[0], first):
+        if question.scale and not row.in_table and self._answer_words(qid, row.filled[0], first, where):
             return True
-        self._comment(qid, row)
+        self._comment(qid, row, where)
         return True
 
-    def _answer_words(self, qid: str, text: str, first: bool) -> bool:
+    def _answer_words(self, qid: str, text: str, first: bool, where: str) -> bool:
         """A choice written in words: "Agree" alone, "Answer: Not sure", or "Disagree - because ..." first."""
         m = ANSWER_KEY.match(text)
         body = m.group(1) if m else text
@@ -389,12 +410,12 @@ class Walker:
             return False
         if not first and not m and self.draft.comments.get(qid):
             return False
-        self.draft.tick(qid, cid)
+        self.draft.tick(qid, cid, ("choice in words", where))
         if rest.strip():
-            self.draft.add_comment(qid, rest)
+            self.draft.add_comment(qid, rest, ("comment under its heading", where))
         return True
 
-    def _comment(self, qid: str, row: Row) -> None:
+    def _comment(self, qid: str, row: Row, where: str) -> None:
         text = row.text
         if nz.fold(text) in (nz.fold(self.form.department), nz.fold(self.form.title)):
             return
@@ -402,7 +423,7 @@ class Walker:
             return  # the question's wording, wrapped onto a second line
         if not row.in_table and _heading_like(text):
             self.draft.heading_like.append((qid, text))
-        self.draft.add_comment(qid, COMMENT_KEY.sub("", text, count=1))
+        self.draft.add_comment(qid, COMMENT_KEY.sub("", text, count=1), ("comment under its heading", where))
 
     def _loose_text(self, row: Row) -> None:
         address = self.draft.texts.get("address", [])
@@ -419,6 +440,29 @@ class Walker:
             self.draft.unplaced.append(row.text)
         else:
             self.draft.preamble.append(row.text)
+
+
+_KEY_NAMES = {Key.CATEGORY: "Category", Key.CONTACT: "Contact again"}
+
+
+def _heading_name(rule: str, number: int) -> str:
+    """A question's heading as the reader recognised it (a key of landmarks.HEADER_RULES), in the form's words."""
+    if rule == "explicit":
+        return f"“Question {number}”"
+    if rule in ("number+wording", "wording"):
+        return f"the wording of question {number}"
+    if rule in ("number", "number+text", "number+answer"):
+        return f"the number “{number}.”"
+    return f"a heading naming the topic of question {number}"
+
+
+def _labelled(label: str) -> tuple[str, str]:
+    """A labelled table row, located by the form's own label."""
+    return "labelled table row", f"table row “{clip(label, 30)}”"
+
+
+def _rowed(row: Row, where: str) -> str:
+    return f"{'table row' if row.in_table else 'paragraph'} {where}"
 
 
 def _continues_address(lines: Sequence[str], text: str) -> bool:
