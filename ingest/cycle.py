@@ -284,12 +284,9 @@ def _store_step(
 ) -> MailSource | None:
     m = config.settings.mailbox
     logins = LoginBackoff(engine, "mailbox-login", dt.timedelta(seconds=config.settings.schedule.interval_seconds))
+    source: MailSource | None = None
     try:
-        retry_at = logins.waiting_until()
-        if retry_at is not None:
-            result.errors.append(f"mailbox: login refused before; next attempt after {retry_at:%Y-%m-%d %H:%M:%S} UTC")
-            log.warning("mailbox: login was refused %d times; not trying again before %s UTC",
-                        logins.failures(), f"{retry_at:%H:%M:%S}")  # fmt: skip
+        if _backing_off(logins, "mailbox", result):
             return None
         source = open_mail_source(config)
         guard.on_trip(source.abort)
@@ -317,7 +314,18 @@ def _store_step(
         _system_fault(result, "database", err)
     except SQLAlchemyError as err:
         _system_fault(result, "database", database_unavailable(err, "polling"))
+    if source is not None:
+        source.close()  # failed this cycle: hang up now rather than keep the socket to the end
     return None
+
+
+def _backing_off(logins: LoginBackoff, step: str, result: CycleResult) -> bool:
+    """True (and said once) while a refused login waits for its next allowed attempt."""
+    retry_at = logins.waiting_until()
+    if retry_at is None:
+        return False
+    _system_fault(result, step, f"login refused before; next attempt after {retry_at:%Y-%m-%d %H:%M:%S} UTC")
+    return True
 
 
 def _file_step(
@@ -354,9 +362,7 @@ def _send_step(
         copy = (source, s.mailbox.sent_folder)
     logins = LoginBackoff(engine, "smtp-login", dt.timedelta(seconds=s.schedule.interval_seconds))
     try:
-        retry_at = logins.waiting_until()
-        if retry_at is not None:
-            _system_fault(result, "smtp", f"login refused before; next attempt after {retry_at:%Y-%m-%d %H:%M:%S} UTC")
+        if _backing_off(logins, "smtp", result):
             return
         result.sent = deliver_acknowledgements(config, engine, guard, sent_copy=copy)
         if result.sent.login_refused:
