@@ -123,7 +123,7 @@ def release_void_claims(engine: Engine) -> int:
     except SQLAlchemyError as err:
         raise database_unavailable(err, "checking acknowledgements in flight") from err
     for ack_id in void:
-        log.warning("acknowledgement #%s was being sent by a worker that stopped; sending it again", ack_id)
+        log.warning("acknowledgement #%s was left claimed by a send that did not finish; sending it again", ack_id)
     return len(void)
 
 
