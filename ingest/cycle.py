@@ -40,7 +40,7 @@ from parsers.convert import soffice_available
 from parsers.mail import MailParseError, ParsedMail, parse_mail
 from parsers.message import Limits, ReadOne
 from parsers.model import Reading
-from parsers.sandbox import ParseLimitError, ReaderInterrupted, preload_modules, run_sandboxed
+from parsers.sandbox import ParseLimitError, ReaderInterrupted, preload_modules, run_sandboxed, warm_workers
 from store.db import database_unavailable, exclusive_cycle, mailbox_poll_lock
 from store.models import Cycle, utcnow
 
@@ -151,21 +151,25 @@ def sandboxed_converter(config: Config, cancel: threading.Event | None = None) -
 
 @contextlib.contextmanager
 def sandboxed_read_ahead(config: Config) -> Iterator[ReadAhead]:
-    """Readers of stored messages on every core (ingest/readahead.py), all stopped when done."""
+    """Readers of stored messages on every core (ingest/readahead.py), all stopped when done.
+
+    Their sandboxed workers stay warm from one message to the next until the filing step ends.
+    """
     cancel = threading.Event()
-    ahead = ReadAhead(
-        form=config.form,
-        limits=parse_limits(config),
-        read_mail=sandboxed_mail_reader(config, cancel),
-        read_one=sandboxed_reader(config, cancel),
-        convert=sandboxed_converter(config, cancel) if soffice_available() else None,
-        workers=config.settings.limits.reader_workers,
-    )
-    try:
-        yield ahead
-    finally:
-        cancel.set()  # the filing step is over: readings nobody will take are abandoned
-        ahead.close()
+    with warm_workers():
+        ahead = ReadAhead(
+            form=config.form,
+            limits=parse_limits(config),
+            read_mail=sandboxed_mail_reader(config, cancel),
+            read_one=sandboxed_reader(config, cancel),
+            convert=sandboxed_converter(config, cancel) if soffice_available() else None,
+            workers=config.settings.limits.reader_workers,
+        )
+        try:
+            yield ahead
+        finally:
+            cancel.set()  # the filing step is over: readings nobody will take are abandoned
+            ahead.close()
 
 
 def parse_limits(config: Config) -> Limits:

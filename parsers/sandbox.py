@@ -1,16 +1,24 @@
 """Run a document parser in a child process with time and memory limits.
 
 A crafted or merely broken attachment can make a parser loop, allocate gigabytes or crash in C
-code. Each call gets a fresh child from the "forkserver" context (forking a threaded parent is
-unsafe; the fork server is a single-threaded process that forks quickly). The child sets rlimits
-on itself before parsing and sends the result back pickled over a pipe. The parent enforces the
-wall-clock timeout, kills the child and anything it started (soffice) with SIGKILL when it runs
-over, and always reaps it.
+code. So every parser runs in a worker: a child process from the "forkserver" context (forking a
+threaded parent is unsafe; the fork server is a single-threaded process that forks quickly) that
+set rlimits on itself when it started and takes one call at a time over a pipe, its result sent
+back pickled. The parent enforces the wall-clock timeout of each call, kills the worker and
+anything it started (soffice) with SIGKILL when it runs over, and always reaps it.
+
+Outside `warm_workers()` each call gets a fresh worker that ends with it. Inside, a worker that
+answered is kept for the next call (of the same memory limit), so a backlog does not pay a fork,
+an unpickling of the parser's module state and a cold cache per attachment. A worker that died,
+ran over, ran out of memory, grew (`RECYCLE_GROWTH_BYTES`) or served `MAX_CALLS_PER_WORKER` calls
+is replaced: each call still starts with the whole memory limit and its own CPU limit, and only
+the attachment in hand is affected by its failure.
 
 Per-call overhead measured on the project machine (2 cores), returning a small result:
-- forkserver: ~11 ms a call; ~25-30 ms when the parser's module imports pdfplumber and
+- a fresh worker: ~11 ms a call; ~25-55 ms when the parser's module imports pdfplumber and
   python-docx and is preloaded in the fork server (the first call also starts the server, ~0.3 s);
-- forkserver without preloading that module: ~270 ms a call (every child imports it again);
+- a fresh worker without preloading that module: ~270 ms a call (every child imports it again);
+- a warm worker: well under a millisecond beyond pickling the bytes over the pipe;
 - spawn: ~120 ms a call before any import.
 So the parser's module is preloaded: the first function's module automatically, others by
 `preload_modules()` called before the first run. Like any spawn/forkserver start, each child
@@ -47,6 +55,8 @@ OPEN_FILES_LIMIT = 256
 CPU_GRACE_SECONDS = 5  # RLIMIT_CPU backstop beyond the wall-clock timeout
 _PRELOAD = ["parsers.sandbox_forkserver", "parsers.sandbox"]
 CANCEL_POLL_SECONDS = 0.2
+MAX_CALLS_PER_WORKER = 200  # then a fresh worker: whatever state a stranger's file left behind goes
+RECYCLE_GROWTH_BYTES = 64 * 1024 * 1024  # a worker grown this much since its first call is replaced
 # Starting a child hides __main__ for a moment (_main_module_hidden): one thread at a time.
 _start_lock = threading.Lock()
 
@@ -102,35 +112,152 @@ def run_sandboxed(
     on_started: Callable[[], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> T:
-    """Return `func(data)` computed in a fresh child process under time and memory limits.
+    """Return `func(data)` computed in a sandboxed worker process under time and memory limits.
 
     `func` must be a module-level function or a functools.partial of one with picklable
     arguments (it is pickled by name). An exception it raises is
-    re-raised here with its own class when it survives pickling; otherwise, and when the child
+    re-raised here with its own class when it survives pickling; otherwise, and when the worker
     dies or runs over its limits, a `ParseLimitError` subclass with a reason for staff is raised.
-    Setting `cancel` kills the child and raises `ReaderInterrupted` (a reading nobody waits for).
+    Setting `cancel` kills the worker and raises `ReaderInterrupted` (a reading nobody waits for).
     May be called from several threads at once (ingest/readahead.py).
     """
-    ctx = _context(func)
-    receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(
-        target=_child_main,
-        args=(sender, func, data, memory_bytes, _cpu_seconds(timeout)),
-        name=f"sandbox:{getattr(_unwrapped(func), '__qualname__', 'parser')}",
-        daemon=True,
-    )
+    pool = _warm
+    worker = _submitted(func, data, _cpu_seconds(timeout), memory_bytes, pool)
+    message: tuple[str, Any] | None = None
     try:
-        with _start_lock, _main_module_hidden():
-            child.start()
-        sender.close()  # the child holds the only write end now, so its death reads as EOF
         if on_started is not None:
             on_started()
-        message = _await_message(receiver, child, timeout, cancel)
+        message = _await_message(worker.conn, worker.process, timeout, cancel)
     finally:
-        sender.close()
-        receiver.close()
-        exitcode = _reap(child)
+        answered = message is not None and message[0] in (_OK, _RAISED)
+        if pool is not None and answered:
+            pool.give_back(worker)
+            exitcode = None
+        else:
+            exitcode = worker.stop()
     return _outcome(message, exitcode, timeout, memory_bytes)
+
+
+@contextlib.contextmanager
+def warm_workers() -> Iterator[None]:
+    """Within this block, workers that answered are kept for the next call; all end with it.
+
+    For a backlog (ingest/readahead.py). Nested blocks share the outer block's workers.
+    """
+    global _warm
+    if _warm is not None:
+        yield
+        return
+    pool = _WorkerPool()
+    _warm = pool
+    try:
+        yield
+    finally:
+        _warm = None
+        pool.close()
+
+
+def _submitted(func: Callable[[bytes], Any], data: bytes, cpu: int, memory: int, pool: _WorkerPool | None) -> _Worker:
+    """A worker that has been handed the call: a warm one if it still takes calls, else a new one."""
+    task = (func, data, cpu)
+    warm = pool.take(memory) if pool is not None else None
+    if warm is not None:
+        if warm.submit(task):
+            return warm
+        warm.stop()  # it died while idle (its own fault or the OOM killer's): the call never began
+    worker = _Worker.start(_context(func), memory)
+    if not worker.submit(task):
+        worker.stop()
+        raise SandboxCrashed("the attachment reader stopped before it could be given the attachment")
+    return worker
+
+
+class _Worker:
+    """A sandboxed child process with its memory limit set, taking one call at a time."""
+
+    def __init__(self, process: Any, conn: Connection, memory: int) -> None:
+        self.process, self.conn, self.memory = process, conn, memory
+        self.calls = 0
+        self.settled_size: int | None = None  # its address space after its first call
+
+    @classmethod
+    def start(cls, ctx: Any, memory: int) -> _Worker:
+        conn, child_end = ctx.Pipe(duplex=True)
+        process = ctx.Process(target=_worker_main, args=(child_end, memory), name="sandbox:reader", daemon=True)
+        try:
+            with _start_lock, _main_module_hidden():
+                process.start()
+        finally:
+            child_end.close()  # the worker holds the only other end now, so its death reads as EOF
+        return cls(process, conn, memory)
+
+    def submit(self, task: tuple[Callable[[bytes], Any], bytes, int]) -> bool:
+        """Hand over one call; False if the worker is gone (nothing was started)."""
+        try:
+            self.conn.send(task)
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            return False
+        self.calls += 1
+        return True
+
+    def worn(self) -> bool:
+        """True once the worker should make way for a fresh one (see the module docstring)."""
+        size = _address_space(self.process.pid)
+        if self.settled_size is None:
+            self.settled_size = size
+        return (
+            self.calls >= MAX_CALLS_PER_WORKER
+            or size is None
+            or size - (self.settled_size or size) > RECYCLE_GROWTH_BYTES
+        )
+
+    def stop(self) -> int | None:
+        """End the worker (it exits when its pipe closes; killed if it lingers); its exit code."""
+        self.conn.close()
+        return _reap(self.process)
+
+
+class _WorkerPool:
+    """Idle warm workers, by memory limit; thread-safe."""
+
+    def __init__(self) -> None:
+        self._idle: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def take(self, memory: int) -> _Worker | None:
+        with self._lock:
+            for i, worker in enumerate(self._idle):
+                if worker.memory == memory:
+                    return self._idle.pop(i)
+        return None
+
+    def give_back(self, worker: _Worker) -> None:
+        if not worker.worn():
+            with self._lock:
+                if not self._closed:
+                    self._idle.append(worker)
+                    return
+        worker.stop()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.stop()
+
+
+_warm: _WorkerPool | None = None
+
+
+def _address_space(pid: int | None) -> int | None:
+    """The process's virtual size in bytes (what RLIMIT_AS limits), None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _context(func: Callable[..., Any]) -> Any:
@@ -329,14 +456,17 @@ def memory_reason(memory_bytes: int) -> str:
 # --- child side --------------------------------------------------------------------------------
 
 
-def _child_main(sender: Connection, func: Callable[[bytes], Any], data: bytes, memory: int, cpu: int) -> None:
-    """Entry point in the child: limit itself, run the parser, send back one message."""
+def _worker_main(conn: Connection, memory: int) -> None:
+    """Entry point of a worker: limit itself, then run calls until its pipe closes."""
     _detach_from_stop_signals()
-    _limit_self(memory, cpu)
-    try:
-        _send(sender, _run(func, data))
-    finally:
-        sender.close()
+    _limit_self(memory)
+    while True:
+        try:
+            func, data, cpu = conn.recv()
+        except EOFError:
+            return
+        _limit_cpu(cpu)
+        _send(conn, _run(func, data))
 
 
 def _detach_from_stop_signals() -> None:
@@ -359,15 +489,27 @@ def _send(sender: Connection, message: tuple[str, Any]) -> None:
         sender.send((_UNPICKLABLE, f"its result could not be sent back ({err})"))
 
 
-def _limit_self(memory: int, cpu: int) -> None:
+def _limit_self(memory: int) -> None:
     for limit, value in (
         (resource.RLIMIT_AS, memory),
-        (resource.RLIMIT_CPU, cpu),
         (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT),
         (resource.RLIMIT_NOFILE, OPEN_FILES_LIMIT),
         (resource.RLIMIT_CORE, 0),
     ):
         _set_soft_and_hard(limit, value)
+
+
+def _limit_cpu(seconds: int) -> None:
+    """Allow this call `seconds` of CPU beyond what the worker has used (SIGXCPU past it).
+
+    Only the soft limit moves: a warm worker raises it again for its next call.
+    """
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = int(usage.ru_utime + usage.ru_stime) + seconds
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
 def _set_soft_and_hard(limit: int, value: int) -> None:

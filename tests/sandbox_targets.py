@@ -80,3 +80,13 @@ def segfault(data: bytes) -> bytes:
 
 def give_up(data: bytes) -> None:
     raise SystemExit(3)
+
+
+def pid(data: bytes) -> int:
+    return os.getpid()
+
+
+def burn_cpu(data: bytes) -> None:
+    """Spin on the CPU (no sleeping), so only the CPU limit or the wall clock stops it."""
+    while True:
+        pass

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sandbox_targets as targets
 
+from parsers import sandbox
 from parsers.sandbox import (
     ParseLimitError,
     SandboxCrashed,
@@ -20,6 +21,7 @@ from parsers.sandbox import (
     memory_reason,
     run_sandboxed,
     timeout_reason,
+    warm_workers,
 )
 
 
@@ -110,6 +112,77 @@ def test_a_parser_that_segfaults_is_a_crash():
 def test_a_parser_that_calls_exit_is_a_crash():
     with pytest.raises(SandboxCrashed, match="SystemExit"):
         run_sandboxed(targets.give_up, b"")
+
+
+def test_warm_workers_serve_one_call_after_another():
+    with warm_workers():
+        first = run_sandboxed(targets.pid, b"")
+        assert run_sandboxed(targets.pid, b"") == first
+        assert run_sandboxed(targets.upper, b"agree") == b"AGREE"
+        assert len(multiprocessing.active_children()) == 1
+    # the autouse fixture checks that leaving the block ended the worker
+
+
+def test_a_warm_worker_that_raised_is_kept():
+    with warm_workers():
+        first = run_sandboxed(targets.pid, b"")
+        with pytest.raises(targets.ReaderRefused):
+            run_sandboxed(targets.refuse, b"no")
+        assert run_sandboxed(targets.pid, b"") == first
+
+
+@pytest.mark.parametrize(
+    ("target", "error", "limits"),
+    [
+        (targets.sleep_forever, SandboxTimeout, {"timeout": 1}),
+        (targets.allocate_3_gb, SandboxMemoryExceeded, {"memory_bytes": 500_000_000}),
+        (targets.segfault, SandboxCrashed, {}),
+        (targets.give_up, SandboxCrashed, {}),
+    ],
+)
+def test_a_warm_worker_that_failed_is_replaced_and_the_next_call_is_read(target, error, limits):
+    with warm_workers():
+        first = run_sandboxed(targets.pid, b"", **limits)
+        with pytest.raises(error):
+            run_sandboxed(target, b"", **limits)
+        second = run_sandboxed(targets.pid, b"", **limits)
+        assert second != first
+        assert run_sandboxed(targets.upper, b"agree", **limits) == b"AGREE"
+
+
+def test_each_call_of_a_warm_worker_gets_its_own_cpu_limit():
+    """A worker that spent CPU on earlier calls still allows the next call its whole limit, and no more."""
+    with warm_workers():
+        for _ in range(3):
+            run_sandboxed(targets.upper, b"x", timeout=1)
+        got = run_sandboxed(targets.limits, b"", timeout=10, memory_bytes=800_000_000)
+        assert got["RLIMIT_AS"] == (800_000_000, 800_000_000)
+        assert got["RLIMIT_CPU"][0] <= 15 + 1
+        with pytest.raises(SandboxTimeout):
+            run_sandboxed(targets.burn_cpu, b"", timeout=1)
+
+
+def test_workers_of_another_memory_limit_are_not_shared():
+    with warm_workers():
+        small = run_sandboxed(targets.limits, b"", memory_bytes=600_000_000)
+        large = run_sandboxed(targets.limits, b"", memory_bytes=900_000_000)
+        assert small["RLIMIT_AS"][0] == 600_000_000
+        assert large["RLIMIT_AS"][0] == 900_000_000
+
+
+def test_a_warm_worker_is_replaced_after_its_share_of_calls(monkeypatch):
+    monkeypatch.setattr(sandbox, "MAX_CALLS_PER_WORKER", 2)
+    with warm_workers():
+        pids = [run_sandboxed(targets.pid, b"") for _ in range(4)]
+    assert pids[0] == pids[1] != pids[2] == pids[3]
+
+
+def test_a_worker_killed_while_idle_is_replaced_without_losing_the_call():
+    with warm_workers():
+        first = run_sandboxed(targets.pid, b"")
+        os.kill(first, 9)
+        _gone(first)
+        assert run_sandboxed(targets.upper, b"agree") == b"AGREE"
 
 
 def test_reasons_read_as_staff_would_say_them():
