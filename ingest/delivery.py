@@ -25,7 +25,8 @@ import socket
 import ssl
 import uuid
 from email import policy as email_policy
-from email.message import EmailMessage, Message
+from email.message import Message
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import SplitResult, unquote, urlsplit
@@ -55,7 +56,9 @@ def wire_bytes(msg: Message) -> bytes:
 class Delivery(Protocol):
     """One way of sending a finished message to its envelope recipients."""
 
-    def send(self, msg: EmailMessage, envelope_from: str, to: list[str]) -> None: ...
+    def send(self, raw: bytes, envelope_from: str, to: list[str]) -> None:
+        """Send a finished message as it is (`wire_bytes`): never parsed and written out again."""
+        ...
 
     def abort(self) -> None:
         """From another thread: break off a send that hangs; later sends fail at once."""
@@ -102,7 +105,7 @@ class SmtpDelivery:
     def __repr__(self) -> str:  # never show the password
         return f"SmtpDelivery({self.host!r}, {self.port}, tls={self.tls!r}, username={self.username!r})"
 
-    def send(self, msg: EmailMessage, envelope_from: str, to: list[str]) -> None:
+    def send(self, raw: bytes, envelope_from: str, to: list[str]) -> None:
         """Deliver or raise TransientError / PermanentDeliveryError / CredentialError."""
         if not to:
             raise ValueError("no recipients to send to")
@@ -116,7 +119,7 @@ class SmtpDelivery:
                 if code != 220:
                     raise smtplib.SMTPConnectError(code, greeting)
                 self._start_session(smtp)
-                refused = smtp.sendmail(envelope_from, to, wire_bytes(msg))
+                refused = smtp.sendmail(envelope_from, to, raw)
         except smtplib.SMTPRecipientsRefused as err:
             raise _refusal_error(err.recipients) from err
         except smtplib.SMTPConnectError as err:  # refused at the greeting: the server, not this message
@@ -133,7 +136,7 @@ class SmtpDelivery:
             self._current = None
         if refused:
             raise _refusal_error(refused)
-        log.debug("sent %s to %d recipient(s) via %s", msg.get("Message-ID"), len(to), self.host)
+        log.debug("sent %s to %d recipient(s) via %s", message_id_of(raw), len(to), self.host)
 
     def abort(self) -> None:
         self._aborted = True
@@ -204,18 +207,23 @@ class OutboxDelivery:
     def __repr__(self) -> str:
         return f"OutboxDelivery({str(self.path)!r})"
 
-    def send(self, msg: EmailMessage, envelope_from: str, to: list[str]) -> None:
+    def send(self, raw: bytes, envelope_from: str, to: list[str]) -> None:
         """Write atomically (temp file, fsync, rename); the same Message-ID overwrites, so resends are safe."""
-        target = self.path / outbox_filename(msg.get("Message-ID"))
+        target = self.path / outbox_filename(message_id_of(raw))
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            _write_atomically(target, wire_bytes(msg))
+            _write_atomically(target, raw)
         except OSError as err:
             raise TransientError(f"cannot write {target}: {err}") from err
         log.debug("wrote %s for %s", target, ", ".join(to))
 
     def abort(self) -> None:
         """Nothing to break off: writing a local file does not hang."""
+
+
+def message_id_of(raw: bytes) -> str | None:
+    """The Message-ID of a message we made, read from its header block only."""
+    return BytesHeaderParser(policy=email_policy.compat32).parsebytes(raw).get("Message-ID")
 
 
 def outbox_filename(message_id: object) -> str:

@@ -15,7 +15,7 @@ from email.utils import format_datetime, make_msgid
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from ingest.delivery import Delivery
+from ingest.delivery import Delivery, wire_bytes
 from parsers.formdef import FormDefinition
 from store.personal import redact_emails
 from store.report_html import render_report
@@ -55,7 +55,7 @@ def send_report(
         html = render_report(session, form, interval_seconds=interval_seconds, now=now)
     msg = compose_report_mail(from_address=from_address, to=to, form=form, text=text, html=html, now=now)
     try:
-        delivery.send(msg, from_address, to)
+        delivery.send(wire_bytes(msg), from_address, to)
     except Exception as err:  # the report is a convenience; the cycle's work is done and recorded
         log.warning("could not e-mail the report to %d address(es): %s", len(to), redact_emails(str(err)))
         log.debug("report recipients: %s", ", ".join(to))

@@ -21,8 +21,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email import policy
-from email.parser import BytesParser
 
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -178,7 +176,7 @@ def _send_one(
     failpoint("before-send")
     attempts += 1
     try:
-        delivery.send(BytesParser(policy=policy.SMTP).parsebytes(raw), envelope_from, [to_address])
+        delivery.send(raw, envelope_from, [to_address])
     except PermanentDeliveryError as err:
         _record(engine, ack_id, status=AckStatus.FAILED, attempts=attempts, last_error=str(err),
                 reason=f"refused: {err}", failed_at=utcnow(), retry_allowed=False)  # fmt: skip

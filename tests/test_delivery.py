@@ -19,7 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
 from ingest.ack_compose import compose_acknowledgement
-from ingest.delivery import OutboxDelivery, SmtpDelivery, SmtpRefusal, open_delivery, outbox_filename
+from ingest.delivery import OutboxDelivery, SmtpDelivery, SmtpRefusal, open_delivery, outbox_filename, wire_bytes
 from ingest.errors import ConfigError, CredentialError, PermanentDeliveryError, TransientError
 
 LOOPBACK = "127.0.0.1"
@@ -54,7 +54,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def acknowledgement() -> EmailMessage:
+def acknowledgement() -> bytes:
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = f"Children's Trusts Consultation <{US}>"
     msg["To"] = RESPONDENT
@@ -62,7 +62,7 @@ def acknowledgement() -> EmailMessage:
     msg["Message-ID"] = "<ack.1/2@intake.example.net>"
     msg["Auto-Submitted"] = "auto-replied"
     msg.set_content("Your reference is CT08-000123.")
-    return msg
+    return wire_bytes(msg)
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +159,7 @@ def test_composed_acknowledgement_arrives_intact(plain_smtp: Controller, recorde
     )  # fmt: skip
     stored_and_read_back = BytesParser(policy=email.policy.SMTP).parsebytes(ack.as_bytes())
     for message in (ack, stored_and_read_back):
-        plain(plain_smtp).send(message, US, [RESPONDENT])
+        plain(plain_smtp).send(wire_bytes(message), US, [RESPONDENT])
     for envelope in recorder.accepted:
         assert f"In-Reply-To: {long_id}\r\n".encode() in envelope.original_content
         received = email.message_from_bytes(envelope.content, policy=email.policy.default)

@@ -127,12 +127,13 @@ def test_smtp_sends_with_xoauth2_and_a_revoked_token_is_a_credential_error(oauth
         msg = EmailMessage()
         msg["From"], msg["To"], msg["Subject"] = "consultation@example.gov.uk", "pat@example.org", "ack"
         msg.set_content("Thank you.")
-        delivery.send(msg, "consultation@example.gov.uk", ["pat@example.org"])
+        raw = msg.as_bytes()
+        delivery.send(raw, "consultation@example.gov.uk", ["pat@example.org"])
         assert len(smtp.received) == 1
         oauth.revoke_all()
         with pytest.raises(CredentialError, match="SMTP login refused"):
-            delivery.send(msg, "consultation@example.gov.uk", ["pat@example.org"])
-        delivery.send(msg, "consultation@example.gov.uk", ["pat@example.org"])  # a new token, fetched at once
+            delivery.send(raw, "consultation@example.gov.uk", ["pat@example.org"])
+        delivery.send(raw, "consultation@example.gov.uk", ["pat@example.org"])  # a new token, fetched at once
         assert len(smtp.received) == 2 and tokens.fetched == 2
     finally:
         smtp.stop()
