@@ -31,7 +31,7 @@ from ingest.failpoints import failpoint
 from ingest.filing import AckSettings, FilingCounts, MailReader, file_stored
 from ingest.guard import CycleGuard
 from ingest.readahead import Converter, ReadAhead
-from ingest.sending import SendCounts, send_pending
+from ingest.sending import SendCounts, copy_to_sent, send_pending
 from ingest.sources import MailSource, open_source
 from ingest.storing import Progress, StoreCounts, store_new
 from ingest.workers import is_gone, worker_id
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 preload_modules(["parsers.attachments", "parsers.mail"])
 CONVERTED = frozenset({"doc", "odt", "rtf"})
+SEND_MEANWHILE_POLL_SECONDS = 0.5  # how often the acknowledgements of newly filed messages go out
 
 
 @dataclass
@@ -246,7 +247,8 @@ def run_cycle(
         try:
             source = _store_step(config, engine, result, progress, guard)
             if not guard.should_stop():
-                _file_step(config, engine, result, read_one, guard)
+                with _sending_meanwhile(config, engine, guard) as result.sent:
+                    _file_step(config, engine, result, read_one, guard)
             if not guard.should_stop():
                 _send_step(config, engine, source, result, guard)
             if config.settings.report.email_to and (result.stored.stored or result.filed.processed):
@@ -357,9 +359,51 @@ def _file_step(
         _system_fault(result, "database" if isinstance(err, DatabaseUnavailable) else "filing", err)
 
 
+@contextlib.contextmanager
+def _sending_meanwhile(config: Config, engine: Engine, guard: CycleGuard) -> Iterator[SendCounts]:
+    """Send the acknowledgements of the messages already filed while the rest are being filed.
+
+    Filing a backlog leaves the main thread waiting on the readers part of the time, and the send
+    step used to start only after the last message, on one core. A second thread now sends what
+    each committed message queued, pass after pass, until the filing step ends; the send step then
+    sends the rest, copies to Sent and reports. A pass that finds the server down or refusing our
+    login stops here, and the send step reports that without trying the server again.
+    """
+    counts = SendCounts()
+    filing_done = threading.Event()
+    smtp_logins = LoginBackoff(engine, "smtp-login", dt.timedelta(seconds=config.settings.schedule.interval_seconds))
+
+    def send_passes() -> None:
+        try:
+            if smtp_logins.waiting_until() is not None:
+                return  # the send step says why
+            delivery = open_mail_delivery(config)
+            guard.on_trip(delivery.abort)
+            while not filing_done.is_set() and not guard.should_stop():
+                counts.add(deliver_acknowledgements(config, engine, guard, delivery=delivery))
+                if counts.down or counts.login_refused:
+                    return
+                filing_done.wait(SEND_MEANWHILE_POLL_SECONDS)
+        except Exception as err:  # noqa: BLE001 - the send step runs next and reports what is wrong
+            log.info("sending while filing stopped (%s); the send step goes on", type(err).__name__)
+
+    thread = threading.Thread(target=send_passes, name="send-meanwhile", daemon=True)
+    thread.start()
+    try:
+        yield counts
+    finally:
+        filing_done.set()
+        thread.join()
+
+
 def _send_step(
-    config: Config, engine: Engine, source: MailSource | None, result: CycleResult, guard: CycleGuard
+    config: Config,
+    engine: Engine,
+    source: MailSource | None,
+    result: CycleResult,
+    guard: CycleGuard,
 ) -> None:
+    """Send what is left after filing (`_sending_meanwhile` sent the rest) and report the whole."""
     s = config.settings
     copy = None
     if s.acknowledgements.sent_copy and s.mailbox.sent_folder and source is not None:
@@ -368,7 +412,10 @@ def _send_step(
     try:
         if _backing_off(logins, "smtp", result):
             return
-        result.sent = deliver_acknowledgements(config, engine, guard, sent_copy=copy)
+        if result.sent.login_refused is None and result.sent.down is None:
+            result.sent.add(deliver_acknowledgements(config, engine, guard, sent_copy=copy))
+        elif copy is not None:
+            copy_to_sent(engine, *copy, stop_requested=guard.should_stop)
         if result.sent.login_refused:
             retry_at = logins.refused(result.sent.login_refused)
             _system_fault(result, "smtp", f"{result.sent.login_refused} (next attempt after {retry_at:%H:%M:%S} UTC)")
@@ -392,11 +439,13 @@ def deliver_acknowledgements(
     *,
     sent_copy: tuple[MailSource, str] | None = None,
     ignore_schedule: bool = False,
+    delivery: Delivery | None = None,
 ) -> SendCounts:
     """Send the due acknowledgements through the configured delivery, under the guard's deadline."""
     s = config.settings
-    delivery = open_mail_delivery(config)
-    guard.on_trip(delivery.abort)
+    if delivery is None:
+        delivery = open_mail_delivery(config)
+        guard.on_trip(delivery.abort)
     return send_pending(
         engine,
         delivery,

@@ -50,6 +50,15 @@ class SendCounts:
     down: str | None = None  # why the server could not be used this cycle
     login_refused: str | None = None  # the server refused our login: back off (ingest/backoff.py)
 
+    def add(self, other: SendCounts) -> None:
+        """Count another pass of the same cycle in with this one."""
+        self.sent += other.sent
+        self.deferred += other.deferred
+        self.failed += other.failed
+        self.given_up += other.given_up
+        self.down = self.down or other.down
+        self.login_refused = self.login_refused or other.login_refused
+
 
 def backoff(attempts: int, base: dt.timedelta = BASE_BACKOFF) -> dt.timedelta:
     """Wait before the next try after `attempts` failures: 1, 2, 4 … minutes, at most 6 hours."""
