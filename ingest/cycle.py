@@ -30,7 +30,7 @@ from ingest.errors import CredentialError, DatabaseUnavailable, IntakeError, Tra
 from ingest.failpoints import failpoint
 from ingest.filing import AckSettings, FilingCounts, MailReader, file_stored
 from ingest.guard import CycleGuard
-from ingest.readahead import Converter, ReadAhead
+from ingest.readahead import Converter, ReadAhead, ReadWhole
 from ingest.sending import SendCounts, copy_to_sent, send_pending
 from ingest.sources import MailSource, open_source
 from ingest.storing import Progress, StoreCounts, store_new
@@ -41,12 +41,13 @@ from parsers.mail import MailParseError, ParsedMail, parse_mail
 from parsers.message import Limits, ReadOne
 from parsers.model import Reading
 from parsers.sandbox import ParseLimitError, ReaderInterrupted, preload_modules, run_sandboxed, warm_workers
+from parsers.whole import Converted, WholeResult, read_whole
 from store.db import database_unavailable, exclusive_cycle, mailbox_poll_lock
 from store.models import Cycle, utcnow
 
 log = logging.getLogger(__name__)
 
-preload_modules(["parsers.attachments", "parsers.mail"])
+preload_modules(["parsers.attachments", "parsers.mail", "parsers.whole"])
 CONVERTED = frozenset({"doc", "odt", "rtf"})
 SEND_MEANWHILE_POLL_SECONDS = 0.5  # how often the acknowledgements of newly filed messages go out
 
@@ -134,6 +135,24 @@ def sandboxed_mail_reader(config: Config, cancel: threading.Event | None = None)
     return read
 
 
+def sandboxed_whole_reader(config: Config, cancel: threading.Event | None = None) -> ReadWhole:
+    """Read a stored message whole (MIME, attachments, body) in one call under the parse limits."""
+    limits = config.settings.limits
+    parse = parse_limits(config)
+
+    def read(raw: bytes, converted: Converted | None) -> WholeResult:
+        return run_sandboxed(
+            functools.partial(read_whole, config.form, parse, converted),
+            raw,
+            timeout=limits.parse_timeout_seconds,
+            memory_bytes=limits.parse_memory_mb * 1_000_000,
+            on_started=lambda: failpoint("parsing"),
+            cancel=cancel,
+        )
+
+    return read
+
+
 def sandboxed_converter(config: Config, cancel: threading.Event | None = None) -> Converter:
     """Convert a batch of .doc/.rtf/.odt files with one LibreOffice start, in a child under the limits."""
     limits = config.settings.limits
@@ -161,6 +180,7 @@ def sandboxed_read_ahead(config: Config) -> Iterator[ReadAhead]:
         ahead = ReadAhead(
             form=config.form,
             limits=parse_limits(config),
+            read_whole=sandboxed_whole_reader(config, cancel),
             read_mail=sandboxed_mail_reader(config, cancel),
             read_one=sandboxed_reader(config, cancel),
             convert=sandboxed_converter(config, cancel) if soffice_available() else None,

@@ -1,5 +1,9 @@
 """Read stored messages ahead of filing them, on every core, every read still in the sandbox.
 
+Each message is first read whole in one sandboxed call (parsers/whole.py); only when that call
+fails is it read part by part as below, each attachment in its own call, so that the attachment
+at fault alone goes to review with its reason.
+
 Filing (ingest/filing.py) stays one transaction per message, in id order, each message claimed
 (FOR UPDATE SKIP LOCKED) before anything is written. Reading a message is pure: its bytes in, a
 `ParsedMail` and a `MessageReading` out. So the messages after the one being filed are read
@@ -27,28 +31,31 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from parsers.attachments import CONVERTED_KINDS, AttachmentJob
 from parsers.formdef import FormDefinition
 from parsers.mail import ParsedMail
 from parsers.message import Limits, MessageReading, ReadOne, files_to_convert, read_message
-from parsers.model import Reading
+from parsers.sandbox import ParseLimitError
+from parsers.whole import Converted, ConvertFirst, Files, ReadPartByPart, WholeResult, read_converted_first
 from store.db import database_unavailable
 from store.models import Message, MessageState
 
 log = logging.getLogger(__name__)
 
 Read = tuple[ParsedMail, MessageReading]
-Files = list[tuple[str, bytes]]
-Converter = Callable[[Files], dict[str, bytes]]  # {SHA-256 of the original: docx bytes}
+ReadWhole = Callable[[bytes, Converted | None], WholeResult]
+Converter = Callable[[Files], Converted]
 
-MAX_AHEAD = 128  # messages read ahead of the one being filed
-MAX_AHEAD_BYTES = 32_000_000  # and their raw bytes (at least one message, whatever its size)
+# Messages read ahead of the one being filed, and their raw bytes (at least one message, whatever
+# its size). Deep enough that the .doc/.rtf/.odt files of a few hundred messages are known early
+# and share one LibreOffice start (at 128, a backlog of 300 took four); the byte bound keeps the
+# service's memory flat (~40 MB of readings at most).
+MAX_AHEAD = 512
+MAX_AHEAD_BYTES = 32_000_000
 MAX_BATCH_FILES = 20  # files per LibreOffice start: a hang then costs at most these a retry
 GATHER_SECONDS = 2.0  # a batch waits this long at most for messages still being taken apart
 GATHER_POLL_SECONDS = 0.05
@@ -62,12 +69,14 @@ class ReadAhead:
         *,
         form: FormDefinition,
         limits: Limits,
+        read_whole: ReadWhole,
         read_mail: Callable[[bytes], ParsedMail],
         read_one: ReadOne,
         convert: Converter | None,
         workers: int,
     ) -> None:
         self._form, self._limits = form, limits
+        self._read_whole = read_whole
         self._read_mail, self._read_one = read_mail, read_one
         self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="reader")
         self._parsing = 0  # messages read ahead and not yet taken apart
@@ -112,9 +121,62 @@ class ReadAhead:
         result: Future[Read] = Future()
         with self._parsing_lock:
             self._parsing += 1
+        asked = None if self._converter is not None else {}  # no LibreOffice: nothing to ask for
+        whole = self._pool.submit(self._read_whole, raw, asked)
+        whole.add_done_callback(functools.partial(self._read_whole_done, result, raw, True))
+        return result
+
+    def _read_whole_done(self, result: Future[Read], raw: bytes, first: bool, whole: Future[WholeResult]) -> None:
+        """The whole call ended: hand its reading over, convert first, or read the message part by part.
+
+        A callback: whatever goes wrong here settles the result, so filing never waits for ever.
+        """
+        if first:
+            with self._parsing_lock:
+                self._parsing -= 1
+        try:
+            if whole.cancelled():
+                result.cancel()
+                return
+            err = whole.exception()
+            if isinstance(err, ParseLimitError):
+                log.info("a message was too much to read whole (%s); reading it part by part", err.reason)
+                self._read_part_by_part(result, raw)
+                return
+            if err is not None:
+                _settle(result, exception=err)
+                return
+            outcome = whole.result()
+            if isinstance(outcome, ReadPartByPart):
+                self._read_part_by_part(result, raw)
+            elif isinstance(outcome, ConvertFirst):
+                if self._converter is None:  # never: `_start` asks for files only when it can convert
+                    raise RuntimeError("a message asked for conversions, but LibreOffice is not available")
+                converted = self._converter.request(outcome.files)
+                converted.add_done_callback(lambda done: self._read_converted(result, raw, done.result()))
+            else:
+                _settle(result, value=outcome)
+        except BaseException as err:  # noqa: BLE001 - handed to the filing step, which decides
+            _settle(result, exception=err)
+
+    def _read_converted(self, result: Future[Read], raw: bytes, converted: dict[str, bytes]) -> None:
+        if result.cancelled():
+            return
+        try:
+            whole = self._pool.submit(self._read_whole, raw, converted)
+        except BaseException as err:  # noqa: BLE001 - e.g. the pool was shut down: the filing step has stopped
+            _settle(result, exception=err)
+            return
+        whole.add_done_callback(functools.partial(self._read_whole_done, result, raw, False))
+
+    def _read_part_by_part(self, result: Future[Read], raw: bytes) -> None:
+        """Take the message apart in one call, then read each attachment in its own."""
+        if result.cancelled():
+            return
+        with self._parsing_lock:
+            self._parsing += 1
         parsed = self._pool.submit(self._read_mail, raw)
         parsed.add_done_callback(functools.partial(self._parsed, result))
-        return result
 
     def _parsed(self, result: Future[Read], parsed: Future[ParsedMail]) -> None:
         """A message was taken apart: convert its legacy files with others, then read it.
@@ -149,15 +211,6 @@ class ReadAhead:
     def _read(self, mail: ParsedMail, converted: dict[str, bytes]) -> Read:
         read_one = functools.partial(read_converted_first, self._read_one, converted) if converted else self._read_one
         return mail, read_message(mail, self._form, read_one, self._limits)
-
-
-def read_converted_first(read_one: ReadOne, converted: dict[str, bytes], job: AttachmentJob, data: bytes) -> Reading:
-    """Read the docx a batch conversion made from this file, or the file itself (converted alone)."""
-    if job.kind in CONVERTED_KINDS:
-        docx = converted.get(hashlib.sha256(data).hexdigest())
-        if docx is not None:
-            return read_one(replace(job, kind="docx", converted_from=job.kind), docx)
-    return read_one(job, data)
 
 
 def _next_stored(engine: Engine, after: int, room: int) -> list[tuple[int, bytes]]:

@@ -19,17 +19,20 @@ import olefile
 import pytest
 from builders.batches import mixed_batch
 from builders.docx_forms import build_docx, sample_reading
-from builders.mail import build_message
+from builders.mail import DOCX_TYPE, build_message
+from builders.pdf_forms import build_looping_pdf
 from intake_env import BODY_RESPONSE, Instance, export, run_intake
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from ingest.readahead import _BatchConverter, read_converted_first
+from ingest.readahead import _BatchConverter
 from parsers.attachments import AttachmentJob
 from parsers.convert import convert_many, soffice_available
 from parsers.formdef import DEFAULT_FORM_PATH, load_form
+from parsers.message import Limits
 from parsers.model import Reading
 from parsers.sandbox import SandboxCrashed
+from parsers.whole import ConvertFirst, read_converted_first, read_whole
 
 FORM = load_form(DEFAULT_FORM_PATH)
 LEGACY_TYPES = {"doc": "application/msword", "rtf": "application/rtf", "odt": "application/vnd.oasis.opendocument.text"}
@@ -215,3 +218,35 @@ def test_the_duplicate_check_tells_a_campaign_from_a_response_sent_again(tmp_pat
         ("pat@example.org", "response"),
         ("office@example.net", "duplicate"),  # the same signed words, whoever sends them
     ]
+
+
+def test_a_message_read_whole_asks_for_its_conversions_first_then_reads_the_docx_made(legacy):
+    raw = build_message(attachments=[("Response form.rtf", LEGACY_TYPES["rtf"], legacy["rtf"])])
+    first = read_whole(FORM, Limits(), None, raw)
+    assert isinstance(first, ConvertFirst) and first.files == [("rtf", legacy["rtf"])]
+    converted = {hashlib.sha256(legacy["rtf"]).hexdigest(): build_docx(FORM, sample_reading(FORM, 8), "x_cell")}
+    mail, reading = read_whole(FORM, Limits(), converted, raw)
+    assert reading.disposition == "response" and reading.readings[0].source_kind == "rtf"
+    assert mail.attachments == () and mail.sender == "jane.smith@example.org", "the filing step needs the headers only"
+
+
+def test_a_message_too_much_to_read_whole_is_read_part_by_part_and_only_the_bad_file_goes_to_review(tmp_path: Path):
+    """Whole, the message runs past its time; part by part, the good form is filed and the bad one is reviewed."""
+    service = Instance(tmp_path / "svc", f"outbox:{tmp_path / 'outbox'}", extra="workers = 2\nparse_memory_mb = 600")
+    config = service.config
+    config.write_text(config.read_text().replace("parse_timeout_seconds = 30", "parse_timeout_seconds = 4"))
+    good = build_docx(FORM, sample_reading(FORM, 5), "x_cell")
+    service.deliver(
+        build_message(
+            attachments=[
+                ("Response form.docx", DOCX_TYPE, good),
+                ("Another response.pdf", "application/pdf", build_looping_pdf()),
+            ]
+        )
+    )
+    service.run()
+    responses = {r["source"]["filename"]: r for r in export(service.config, service.root)}
+    assert responses["Response form.docx"]["status"] == "filed", responses["Response form.docx"]["review_reasons"]
+    assert responses["Another response.pdf"]["status"] == "needs_review"
+    reason = " ".join(responses["Another response.pdf"]["review_reasons"])
+    assert "longer than 4 s" in reason or "memory" in reason
