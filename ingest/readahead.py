@@ -153,21 +153,14 @@ class ReadAhead:
                 if self._converter is None:  # never: `_start` asks for files only when it can convert
                     raise RuntimeError("a message asked for conversions, but LibreOffice is not available")
                 converted = self._converter.request(outcome.files)
-                converted.add_done_callback(lambda done: self._read_converted(result, raw, done.result()))
+                again = functools.partial(self._read_whole_done, result, raw, False)
+                converted.add_done_callback(
+                    lambda done: self._submit(result, again, self._read_whole, raw, done.result())
+                )
             else:
                 _settle(result, value=outcome)
         except BaseException as err:  # noqa: BLE001 - handed to the filing step, which decides
             _settle(result, exception=err)
-
-    def _read_converted(self, result: Future[Read], raw: bytes, converted: dict[str, bytes]) -> None:
-        if result.cancelled():
-            return
-        try:
-            whole = self._pool.submit(self._read_whole, raw, converted)
-        except BaseException as err:  # noqa: BLE001 - e.g. the pool was shut down: the filing step has stopped
-            _settle(result, exception=err)
-            return
-        whole.add_done_callback(functools.partial(self._read_whole_done, result, raw, False))
 
     def _read_part_by_part(self, result: Future[Read], raw: bytes) -> None:
         """Take the message apart in one call, then read each attachment in its own."""
@@ -190,23 +183,25 @@ class ReadAhead:
                 return
             mail = parsed.result()
             files = files_to_convert(mail, self._limits) if self._converter is not None else []
+            then = functools.partial(_copy, result)
             if not files or self._converter is None:
-                self._submit_read(result, mail, {})
+                self._submit(result, then, self._read, mail, {})
                 return
             converted = self._converter.request(files)
-            converted.add_done_callback(lambda done: self._submit_read(result, mail, done.result()))
+            converted.add_done_callback(lambda done: self._submit(result, then, self._read, mail, done.result()))
         except BaseException as err:  # noqa: BLE001 - handed to the filing step, which decides
             _settle(result, exception=err)
 
-    def _submit_read(self, result: Future[Read], mail: ParsedMail, converted: dict[str, bytes]) -> None:
+    def _submit(self, result: Future[Read], then: Callable[[Future], None], step: Callable, *args: object) -> None:
+        """Run `step(*args)` on the pool, then `then` with its future (unless the reading was dropped)."""
         if result.cancelled():
             return
         try:
-            read = self._pool.submit(self._read, mail, converted)
+            future = self._pool.submit(step, *args)
         except BaseException as err:  # noqa: BLE001 - e.g. the pool was shut down: the filing step has stopped
             _settle(result, exception=err)
             return
-        read.add_done_callback(functools.partial(_copy, result))
+        future.add_done_callback(then)
 
     def _read(self, mail: ParsedMail, converted: dict[str, bytes]) -> Read:
         read_one = functools.partial(read_converted_first, self._read_one, converted) if converted else self._read_one
