@@ -267,7 +267,7 @@ def run_cycle(
         try:
             source = _store_step(config, engine, result, progress, guard)
             if not guard.should_stop():
-                with _sending_meanwhile(config, engine, guard) as result.sent:
+                with _sending_meanwhile(config, engine, guard, _sent_copy(config, source)) as result.sent:
                     _file_step(config, engine, result, read_one, guard)
             if not guard.should_stop():
                 _send_step(config, engine, source, result, guard)
@@ -380,14 +380,18 @@ def _file_step(
 
 
 @contextlib.contextmanager
-def _sending_meanwhile(config: Config, engine: Engine, guard: CycleGuard) -> Iterator[SendCounts]:
+def _sending_meanwhile(
+    config: Config, engine: Engine, guard: CycleGuard, sent_copy: tuple[MailSource, str] | None
+) -> Iterator[SendCounts]:
     """Send the acknowledgements of the messages already filed while the rest are being filed.
 
     Filing a backlog leaves the main thread waiting on the readers part of the time, and the send
     step used to start only after the last message, on one core. A second thread now sends what
     each committed message queued, pass after pass, until the filing step ends; the send step then
-    sends the rest, copies to Sent and reports. A pass that finds the server down or refusing our
-    login stops here, and the send step reports that without trying the server again.
+    sends the rest and reports. Each pass copies what it sent to Sent: the mail source is free,
+    since the store step that used it has ended and the send step starts after this thread. A pass
+    that finds the server down or refusing our login stops here, and the send step reports that
+    without trying the server again.
     """
     counts = SendCounts()
     filing_done = threading.Event()
@@ -400,7 +404,7 @@ def _sending_meanwhile(config: Config, engine: Engine, guard: CycleGuard) -> Ite
             delivery = open_mail_delivery(config)
             guard.on_trip(delivery.abort)
             while not filing_done.is_set() and not guard.should_stop():
-                counts.add(deliver_acknowledgements(config, engine, guard, delivery=delivery))
+                counts.add(deliver_acknowledgements(config, engine, guard, sent_copy=sent_copy, delivery=delivery))
                 if counts.down or counts.login_refused:
                     return
                 filing_done.wait(SEND_MEANWHILE_POLL_SECONDS)
@@ -425,9 +429,7 @@ def _send_step(
 ) -> None:
     """Send what is left after filing (`_sending_meanwhile` sent the rest) and report the whole."""
     s = config.settings
-    copy = None
-    if s.acknowledgements.sent_copy and s.mailbox.sent_folder and source is not None:
-        copy = (source, s.mailbox.sent_folder)
+    copy = _sent_copy(config, source)
     logins = LoginBackoff(engine, "smtp-login", dt.timedelta(seconds=s.schedule.interval_seconds))
     try:
         if _backing_off(logins, "smtp", result):
@@ -450,6 +452,14 @@ def _send_step(
         return
     if result.sent.down:
         _system_fault(result, "smtp", f"{result.sent.down} (acknowledgements wait, with backoff)")
+
+
+def _sent_copy(config: Config, source: MailSource | None) -> tuple[MailSource, str] | None:
+    """Where copies of the acknowledgements go (the mailbox's Sent folder), if anywhere."""
+    s = config.settings
+    if s.acknowledgements.sent_copy and s.mailbox.sent_folder and source is not None:
+        return (source, s.mailbox.sent_folder)
+    return None
 
 
 def deliver_acknowledgements(
