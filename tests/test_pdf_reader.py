@@ -361,3 +361,23 @@ def test_a_word_broken_at_the_edge_of_its_cell_is_a_problem():
     canvas.drawString(left + 5, bottom + 14, rest)
     canvas.save()
     assert any("reaches the edge of its box" in p for p in read_pdf(out.getvalue()).problems)
+
+
+def test_a_character_centred_on_a_shared_cell_border_is_read_in_both_cells():
+    """A cell holds every character whose centre lies in its box, borders included: a mark printed
+    astride the line between two cells is read in each of them, not dropped or given to one."""
+    out = io.BytesIO()
+    canvas = Canvas(out)
+    left, mid, right, top, bottom = 72, 200, 360, 700, 680
+    for x in (left, mid, right):
+        canvas.line(x, bottom, x, top)
+    for y in (bottom, top):
+        canvas.line(left, y, right, y)
+    canvas.setFont("Helvetica", 10)
+    canvas.drawString(left + 5, bottom + 6, "Agree")
+    canvas.drawString(mid + 40, bottom + 6, "Disagree")
+    canvas.setFont("Courier", 10)  # every letter 6 points wide: drawn at mid - 3, its centre is on the line
+    canvas.drawString(mid - 3, bottom + 6, "X")
+    canvas.save()
+    tables = [b for b in read_pdf(out.getvalue()).blocks if isinstance(b, Table)]
+    assert tables == [Table((("Agree X", "X Disagree"),))]
