@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -416,7 +417,7 @@ def edge_problems(pages: Sequence[Page]) -> list[str]:
     """
     out: list[str] = []
     for page in pages:
-        cells = [c for box in _page_tables(page)[0] for row in box.rows for c in row if c.lines]
+        cells = [c for box in _page_tables(page, _CharGrid(page.chars))[0] for row in box.rows for c in row if c.lines]
         pads = [ln.x0 - c.x0 for c in cells for ln in c.lines if ln.x0 - c.x0 >= 0.5]
         if not pads:
             continue
@@ -480,12 +481,9 @@ def _is_page_furniture(line: _Line, running: frozenset[str], page_height: float)
 
 def _page_layout(page: Page, running: frozenset[str]) -> _PageLayout:
     """Tables and runs of loose lines of one page, ordered top to bottom."""
-    boxes, table_areas = _page_tables(page)
-    loose = [
-        ln
-        for ln in _lines(page, lambda c: not any(_centre_in(c, bb) for bb in table_areas))
-        if not _is_page_furniture(ln, running, page.height)
-    ]
+    grid = _CharGrid(page.chars)
+    boxes, table_areas = _page_tables(page, grid)
+    loose = [ln for ln in _text_lines(grid.outside(table_areas)) if not _is_page_furniture(ln, running, page.height)]
     left = min([ln.x0 for ln in loose] + [b.x0 for b in boxes], default=0.0)
     loose = [replace(ln, column_right=page.width - left) for ln in loose]
     items: list[_TableBox | list[_Line]] = [*boxes, *([ln] for ln in loose)]
@@ -494,22 +492,19 @@ def _page_layout(page: Page, running: frozenset[str]) -> _PageLayout:
     return _PageLayout(_group_loose_lines(items), _bottom_limit(page, content_top, running))
 
 
-def _page_tables(page: Page) -> tuple[list[_TableBox], list[tuple[float, float, float, float]]]:
+def _page_tables(page: Page, grid: _CharGrid) -> tuple[list[_TableBox], list[tuple[float, float, float, float]]]:
     """The page's ruled tables (one-cell boxes included) and the areas they cover."""
     finder = page.debug_tablefinder(_TABLE_SETTINGS)
     areas = [t.bbox for t in finder.tables]
     lone = _lone_cells(finder.cells, areas, page.width * page.height)
-    boxes = [_table_box(page, t) for t in finder.tables] + [_lone_cell_box(page, bbox) for bbox in lone]
+    boxes = [_table_box(grid, t) for t in finder.tables] + [_lone_cell_box(grid, bbox) for bbox in lone]
     return [b for b in boxes if b.rows], areas + lone
 
 
 def _bottom_limit(page: Page, content_top: float, running: frozenset[str]) -> float:
     """Lowest point body text may reach: the top margin mirrored, or above a footer."""
-    footer_tops = [
-        ln.top
-        for ln in _lines(page, lambda c: c["top"] > page.height / 2)
-        if _is_page_furniture(ln, running, page.height)
-    ]
+    lower_half = [c for c in page.chars if c["top"] > page.height / 2]
+    footer_tops = [ln.top for ln in _text_lines(lower_half) if _is_page_furniture(ln, running, page.height)]
     return min([page.height - content_top, *footer_tops])
 
 
@@ -524,14 +519,10 @@ def _group_loose_lines(items: list) -> list[_TableBox | list[_Line]]:
     return out
 
 
-def _table_box(page: Page, table) -> _TableBox:
+def _table_box(grid: _CharGrid, table) -> _TableBox:
     rows: list[list[_Cell]] = []
     for row in table.rows:
-        cells = [
-            _Cell(bbox[0], bbox[2], _lines(page, lambda c, bb=bbox: _centre_in(c, bb)))
-            for bbox in row.cells
-            if bbox is not None
-        ]
+        cells = [_Cell(bbox[0], bbox[2], _text_lines(grid.inside(bbox))) for bbox in row.cells if bbox is not None]
         if cells:
             rows.append(cells)
     x0, top, x1, bottom = table.bbox
@@ -562,21 +553,47 @@ def _contains(outer, inner) -> bool:
     return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
 
 
-def _lone_cell_box(page: Page, bbox: tuple[float, float, float, float]) -> _TableBox:
-    lines = _lines(page, lambda c: _centre_in(c, bbox))
+def _lone_cell_box(grid: _CharGrid, bbox: tuple[float, float, float, float]) -> _TableBox:
+    lines = _text_lines(grid.inside(bbox))
     rows = [[_Cell(bbox[0], bbox[2], lines)]] if lines else []
     return _TableBox(bbox[1], bbox[3], bbox[0], bbox[2], rows)
 
 
-def _centre_in(obj: dict, bbox: tuple[float, float, float, float]) -> bool:
-    cx = (obj["x0"] + obj["x1"]) / 2
-    cy = (obj["top"] + obj["bottom"]) / 2
-    return bbox[0] <= cx <= bbox[2] and bbox[1] <= cy <= bbox[3]
+class _CharGrid:
+    """A page's chars ordered by the height of their centres, to find the chars of a box.
+
+    A char belongs to every box that holds its centre, borders included (a mark astride the line
+    between two cells is in both). A page has hundreds of cells and thousands of chars: testing
+    every char for every cell was a fifth of a printed PDF's reading time, so the chars whose
+    centre is in the box's height band are found by bisection and only those are tested.
+    """
+
+    def __init__(self, chars: list[dict]) -> None:
+        self._chars = chars
+        centres = [((c["top"] + c["bottom"]) / 2, (c["x0"] + c["x1"]) / 2, i) for i, c in enumerate(chars)]
+        # A centre height that is not a number is in no box (every comparison with NaN is false),
+        # and it would leave the sort below out of order.
+        self._centres = sorted((centre for centre in centres if centre[0] == centre[0]), key=lambda centre: centre[0])
+        self._heights = [centre[0] for centre in self._centres]
+
+    def indices_inside(self, bbox: tuple[float, float, float, float]) -> list[int]:
+        """Page-order positions of the chars whose centre is in bbox (x0, top, x1, bottom)."""
+        x0, top, x1, bottom = bbox
+        band = self._centres[bisect_left(self._heights, top) : bisect_right(self._heights, bottom)]
+        return sorted(i for cy, cx, i in band if x0 <= cx <= x1 and top <= cy <= bottom)
+
+    def inside(self, bbox: tuple[float, float, float, float]) -> list[dict]:
+        """The chars whose centre is in bbox, in the page's order."""
+        return [self._chars[i] for i in self.indices_inside(bbox)]
+
+    def outside(self, boxes: Sequence[tuple[float, float, float, float]]) -> list[dict]:
+        """The chars whose centre is in none of the boxes, in the page's order."""
+        taken = {i for bbox in boxes for i in self.indices_inside(bbox)}
+        return [c for i, c in enumerate(self._chars) if i not in taken]
 
 
-def _lines(page: Page, keep: Callable[[dict], bool]) -> list[_Line]:
-    """Text lines of the page's chars that `keep` accepts, with tick glyphs mapped."""
-    chars = [c for c in page.chars if keep(c)]
+def _text_lines(chars: list[dict]) -> list[_Line]:
+    """Text lines of these chars (in the page's order), with tick glyphs mapped."""
     if not chars:
         return []
     out = []
