@@ -110,8 +110,9 @@ def _read_open_pdf(
             problems.append(SCANNED_PROBLEM if any(p.images for p in pages) else EMPTY_PROBLEM)
         return Document(fields=fields, problems=tuple(problems))
     problems += _scanned_pages_problem(pages)
-    blocks = layout_blocks(pages)
-    problems += edge_problems(pages)
+    tables = [find_tables(page) for page in pages]
+    blocks = layout_blocks(pages, tables)
+    problems += edge_problems(tables)
     log.debug("PDF read: %d pages, %d fields, %d blocks", len(pages), len(fields), len(blocks))
     return Document(blocks=blocks, fields=fields, problems=tuple(problems))
 
@@ -391,22 +392,34 @@ class _TableBox:
     page_bottom_limit: float = 0.0
 
 
+@dataclass(frozen=True)
+class PageTables:
+    """One page's ruled tables and the chars outside them.
+
+    Finding the tables is most of the layout's work; it is done once per page of a read and
+    shared by `layout_blocks` and `edge_problems`, which both need it.
+    """
+
+    boxes: list[_TableBox]
+    loose_chars: list[dict]
+
+
 @dataclass
 class _PageLayout:
     items: list[_TableBox | list[_Line]] = field(default_factory=list)
     bottom_limit: float = 0.0
 
 
-def layout_blocks(pages: Sequence[Page]) -> tuple[Block, ...]:
+def layout_blocks(pages: Sequence[Page], tables: Sequence[PageTables]) -> tuple[Block, ...]:
     """The blocks of all pages in reading order, with running heads dropped."""
     running = _running_heads(pages)
-    layouts = [_page_layout(page, running) for page in pages]
+    layouts = [_page_layout(page, page_tables, running) for page, page_tables in zip(pages, tables, strict=True)]
     items = _merge_split_tables(layouts)
     pitches = _line_pitches(items)
     return tuple(b for item in items for b in _to_blocks(item, pitches))
 
 
-def edge_problems(pages: Sequence[Page]) -> list[str]:
+def edge_problems(tables: Sequence[PageTables]) -> list[str]:
     """Text that runs into the right edge of its table cell may have been cut short by the printer.
 
     A word that does not fit a line goes whole to the next one, so left-aligned text ends short
@@ -416,8 +429,8 @@ def edge_problems(pages: Sequence[Page]) -> list[str]:
     or split in two). The reader cannot know what was lost, so a person must look.
     """
     out: list[str] = []
-    for page in pages:
-        cells = [c for box in _page_tables(page, _CharGrid(page.chars))[0] for row in box.rows for c in row if c.lines]
+    for page_tables in tables:
+        cells = [c for box in page_tables.boxes for row in box.rows for c in row if c.lines]
         pads = [ln.x0 - c.x0 for c in cells for ln in c.lines if ln.x0 - c.x0 >= 0.5]
         if not pads:
             continue
@@ -479,11 +492,10 @@ def _is_page_furniture(line: _Line, running: frozenset[str], page_height: float)
     return (in_band and bool(_PAGE_NUMBER.match(line.text))) or _digits_blank(line.text) in running
 
 
-def _page_layout(page: Page, running: frozenset[str]) -> _PageLayout:
+def _page_layout(page: Page, tables: PageTables, running: frozenset[str]) -> _PageLayout:
     """Tables and runs of loose lines of one page, ordered top to bottom."""
-    grid = _CharGrid(page.chars)
-    boxes, table_areas = _page_tables(page, grid)
-    loose = [ln for ln in _text_lines(grid.outside(table_areas)) if not _is_page_furniture(ln, running, page.height)]
+    boxes = tables.boxes
+    loose = [ln for ln in _text_lines(tables.loose_chars) if not _is_page_furniture(ln, running, page.height)]
     left = min([ln.x0 for ln in loose] + [b.x0 for b in boxes], default=0.0)
     loose = [replace(ln, column_right=page.width - left) for ln in loose]
     items: list[_TableBox | list[_Line]] = [*boxes, *([ln] for ln in loose)]
@@ -492,13 +504,14 @@ def _page_layout(page: Page, running: frozenset[str]) -> _PageLayout:
     return _PageLayout(_group_loose_lines(items), _bottom_limit(page, content_top, running))
 
 
-def _page_tables(page: Page, grid: _CharGrid) -> tuple[list[_TableBox], list[tuple[float, float, float, float]]]:
-    """The page's ruled tables (one-cell boxes included) and the areas they cover."""
+def find_tables(page: Page) -> PageTables:
+    """The page's ruled tables (one-cell boxes included) and the chars outside the areas they cover."""
+    grid = _CharGrid(page.chars)
     finder = page.debug_tablefinder(_TABLE_SETTINGS)
     areas = [t.bbox for t in finder.tables]
     lone = _lone_cells(finder.cells, areas, page.width * page.height)
     boxes = [_table_box(grid, t) for t in finder.tables] + [_lone_cell_box(grid, bbox) for bbox in lone]
-    return [b for b in boxes if b.rows], areas + lone
+    return PageTables([b for b in boxes if b.rows], grid.outside(areas + lone))
 
 
 def _bottom_limit(page: Page, content_top: float, running: frozenset[str]) -> float:
@@ -635,10 +648,16 @@ def _symbol_mark(code: str) -> str:
 
 
 def _merge_split_tables(layouts: list[_PageLayout]) -> list[_TableBox | list[_Line]]:
-    """Join a table that ends at the foot of a page with its continuation atop the next page."""
+    """Join a table that ends at the foot of a page with its continuation atop the next page.
+
+    Joining changes the tables, so it works on copies: the pages' own tables are shared with
+    `edge_problems`, which must see each cell as it was printed on its page.
+    """
     out: list[_TableBox | list[_Line]] = []
     for layout in layouts:
         for i, item in enumerate(layout.items):
+            if isinstance(item, _TableBox):
+                item = _copy_table(item)
             prev = out[-1] if out else None
             first_is_table = i == 0 and isinstance(item, _TableBox)
             if first_is_table and isinstance(prev, _TableBox) and _continues(prev, item):
@@ -648,6 +667,11 @@ def _merge_split_tables(layouts: list[_PageLayout]) -> list[_TableBox | list[_Li
         if out and isinstance(out[-1], _TableBox):
             out[-1].page_bottom_limit = layout.bottom_limit
     return out
+
+
+def _copy_table(box: _TableBox) -> _TableBox:
+    """A copy whose rows, cells and cells' line lists can change without changing `box`."""
+    return replace(box, rows=[[replace(cell, lines=list(cell.lines)) for cell in row] for row in box.rows])
 
 
 def _continues(prev: _TableBox, nxt: _TableBox) -> bool:

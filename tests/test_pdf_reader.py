@@ -6,6 +6,7 @@ import dataclasses
 import io
 from types import MappingProxyType
 
+import pdfplumber
 import pytest
 from builders.pdf_forms import (
     build_acroform_pdf,
@@ -24,7 +25,7 @@ from parsers.blankform_pdf import write_blank_pdf
 from parsers.document import CHECKED, UNCHECKED, Paragraph, Table
 from parsers.formdef import FormDefinition
 from parsers.model import Answer, Reading, Respondent
-from parsers.pdf_reader import PasswordProtectedError, PdfReadError, read_pdf
+from parsers.pdf_reader import PasswordProtectedError, PdfReadError, find_tables, layout_blocks, read_pdf
 
 Q1_COMMENT = (
     "The link to the Children's Plan is helpful and will be understood by partners who were not "
@@ -243,6 +244,20 @@ def test_printed_comment_running_over_a_page_is_one_cell(form, filled):
     table = question_table(doc, 2)
     assert len(table.rows) == 4
     assert table.rows[3] == (long_comment,)
+
+
+def test_joining_a_table_split_by_a_page_leaves_each_pages_tables_as_printed(form, filled):
+    """The pages' tables are found once and shared: the layout joins a split table on its own copy,
+    so the edge check still sees each cell as it was printed on its page."""
+    long_comment = "\n".join(f"Point {i}: {Q3_COMMENT}" for i in range(1, 25))
+    answers = {**filled.answers, "q2": Answer("disagree", long_comment)}
+    data = build_printed_pdf(form, dataclasses.replace(filled, answers=MappingProxyType(answers)))
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        tables = [find_tables(page) for page in pdf.pages]
+        as_found = repr(tables)
+        blocks = layout_blocks(pdf.pages, tables)
+    assert any(isinstance(b, Table) and b.rows[-1] == (long_comment,) for b in blocks)  # joined
+    assert repr(tables) == as_found
 
 
 def test_too_many_pages_reads_the_first_and_says_so(form, filled):
