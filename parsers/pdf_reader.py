@@ -630,10 +630,16 @@ def _line_from(raw: dict, text: str) -> _Line:
 
 def _map_marks(chars: list[dict], text: str) -> str:
     """Map printed tick/box glyphs (Unicode or symbol-font letters) to CHECKED/UNCHECKED."""
-    symbol = {c["text"] for c in chars if any(f in c.get("fontname", "").lower() for f in _SYMBOL_FONTS)}
+    symbol_fonts = {name for name in {c.get("fontname", "") for c in chars} if _is_symbol_font(name)}
+    symbol = {c["text"] for c in chars if c.get("fontname", "") in symbol_fonts}
     for code in (s for s in symbol if len(s) > 1):  # "(cid:111)" when the font has no ToUnicode
         text = text.replace(code, _symbol_mark(code))
     return "".join(_symbol_mark(ch) if ch in symbol else _GLYPH_MARKS.get(ch, ch) for ch in text)
+
+
+def _is_symbol_font(fontname: str) -> bool:
+    """A font that prints ticks and boxes with letters; asked once per font, not once per char."""
+    return any(f in fontname.lower() for f in _SYMBOL_FONTS)
 
 
 def _symbol_mark(code: str) -> str:
