@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -109,8 +110,9 @@ def _read_open_pdf(
             problems.append(SCANNED_PROBLEM if any(p.images for p in pages) else EMPTY_PROBLEM)
         return Document(fields=fields, problems=tuple(problems))
     problems += _scanned_pages_problem(pages)
-    blocks = layout_blocks(pages)
-    problems += edge_problems(pages)
+    tables = [find_tables(page) for page in pages]
+    blocks = layout_blocks(pages, tables)
+    problems += edge_problems(tables)
     log.debug("PDF read: %d pages, %d fields, %d blocks", len(pages), len(fields), len(blocks))
     return Document(blocks=blocks, fields=fields, problems=tuple(problems))
 
@@ -390,22 +392,34 @@ class _TableBox:
     page_bottom_limit: float = 0.0
 
 
+@dataclass(frozen=True)
+class PageTables:
+    """One page's ruled tables and the chars outside them.
+
+    Finding the tables is most of the layout's work; it is done once per page of a read and
+    shared by `layout_blocks` and `edge_problems`, which both need it.
+    """
+
+    boxes: list[_TableBox]
+    loose_chars: list[dict]
+
+
 @dataclass
 class _PageLayout:
     items: list[_TableBox | list[_Line]] = field(default_factory=list)
     bottom_limit: float = 0.0
 
 
-def layout_blocks(pages: Sequence[Page]) -> tuple[Block, ...]:
+def layout_blocks(pages: Sequence[Page], tables: Sequence[PageTables]) -> tuple[Block, ...]:
     """The blocks of all pages in reading order, with running heads dropped."""
     running = _running_heads(pages)
-    layouts = [_page_layout(page, running) for page in pages]
+    layouts = [_page_layout(page, page_tables, running) for page, page_tables in zip(pages, tables, strict=True)]
     items = _merge_split_tables(layouts)
     pitches = _line_pitches(items)
     return tuple(b for item in items for b in _to_blocks(item, pitches))
 
 
-def edge_problems(pages: Sequence[Page]) -> list[str]:
+def edge_problems(tables: Sequence[PageTables]) -> list[str]:
     """Text that runs into the right edge of its table cell may have been cut short by the printer.
 
     A word that does not fit a line goes whole to the next one, so left-aligned text ends short
@@ -415,8 +429,8 @@ def edge_problems(pages: Sequence[Page]) -> list[str]:
     or split in two). The reader cannot know what was lost, so a person must look.
     """
     out: list[str] = []
-    for page in pages:
-        cells = [c for box in _page_tables(page)[0] for row in box.rows for c in row if c.lines]
+    for page_tables in tables:
+        cells = [c for box in page_tables.boxes for row in box.rows for c in row if c.lines]
         pads = [ln.x0 - c.x0 for c in cells for ln in c.lines if ln.x0 - c.x0 >= 0.5]
         if not pads:
             continue
@@ -478,14 +492,10 @@ def _is_page_furniture(line: _Line, running: frozenset[str], page_height: float)
     return (in_band and bool(_PAGE_NUMBER.match(line.text))) or _digits_blank(line.text) in running
 
 
-def _page_layout(page: Page, running: frozenset[str]) -> _PageLayout:
+def _page_layout(page: Page, tables: PageTables, running: frozenset[str]) -> _PageLayout:
     """Tables and runs of loose lines of one page, ordered top to bottom."""
-    boxes, table_areas = _page_tables(page)
-    loose = [
-        ln
-        for ln in _lines(page, lambda c: not any(_centre_in(c, bb) for bb in table_areas))
-        if not _is_page_furniture(ln, running, page.height)
-    ]
+    boxes = tables.boxes
+    loose = [ln for ln in _text_lines(tables.loose_chars) if not _is_page_furniture(ln, running, page.height)]
     left = min([ln.x0 for ln in loose] + [b.x0 for b in boxes], default=0.0)
     loose = [replace(ln, column_right=page.width - left) for ln in loose]
     items: list[_TableBox | list[_Line]] = [*boxes, *([ln] for ln in loose)]
@@ -494,22 +504,20 @@ def _page_layout(page: Page, running: frozenset[str]) -> _PageLayout:
     return _PageLayout(_group_loose_lines(items), _bottom_limit(page, content_top, running))
 
 
-def _page_tables(page: Page) -> tuple[list[_TableBox], list[tuple[float, float, float, float]]]:
-    """The page's ruled tables (one-cell boxes included) and the areas they cover."""
+def find_tables(page: Page) -> PageTables:
+    """The page's ruled tables (one-cell boxes included) and the chars outside the areas they cover."""
+    grid = _CharGrid(page.chars)
     finder = page.debug_tablefinder(_TABLE_SETTINGS)
     areas = [t.bbox for t in finder.tables]
     lone = _lone_cells(finder.cells, areas, page.width * page.height)
-    boxes = [_table_box(page, t) for t in finder.tables] + [_lone_cell_box(page, bbox) for bbox in lone]
-    return [b for b in boxes if b.rows], areas + lone
+    boxes = [_table_box(grid, t) for t in finder.tables] + [_lone_cell_box(grid, bbox) for bbox in lone]
+    return PageTables([b for b in boxes if b.rows], grid.outside(areas + lone))
 
 
 def _bottom_limit(page: Page, content_top: float, running: frozenset[str]) -> float:
     """Lowest point body text may reach: the top margin mirrored, or above a footer."""
-    footer_tops = [
-        ln.top
-        for ln in _lines(page, lambda c: c["top"] > page.height / 2)
-        if _is_page_furniture(ln, running, page.height)
-    ]
+    lower_half = [c for c in page.chars if c["top"] > page.height / 2]
+    footer_tops = [ln.top for ln in _text_lines(lower_half) if _is_page_furniture(ln, running, page.height)]
     return min([page.height - content_top, *footer_tops])
 
 
@@ -524,14 +532,10 @@ def _group_loose_lines(items: list) -> list[_TableBox | list[_Line]]:
     return out
 
 
-def _table_box(page: Page, table) -> _TableBox:
+def _table_box(grid: _CharGrid, table) -> _TableBox:
     rows: list[list[_Cell]] = []
     for row in table.rows:
-        cells = [
-            _Cell(bbox[0], bbox[2], _lines(page, lambda c, bb=bbox: _centre_in(c, bb)))
-            for bbox in row.cells
-            if bbox is not None
-        ]
+        cells = [_Cell(bbox[0], bbox[2], _text_lines(grid.inside(bbox))) for bbox in row.cells if bbox is not None]
         if cells:
             rows.append(cells)
     x0, top, x1, bottom = table.bbox
@@ -562,21 +566,47 @@ def _contains(outer, inner) -> bool:
     return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
 
 
-def _lone_cell_box(page: Page, bbox: tuple[float, float, float, float]) -> _TableBox:
-    lines = _lines(page, lambda c: _centre_in(c, bbox))
+def _lone_cell_box(grid: _CharGrid, bbox: tuple[float, float, float, float]) -> _TableBox:
+    lines = _text_lines(grid.inside(bbox))
     rows = [[_Cell(bbox[0], bbox[2], lines)]] if lines else []
     return _TableBox(bbox[1], bbox[3], bbox[0], bbox[2], rows)
 
 
-def _centre_in(obj: dict, bbox: tuple[float, float, float, float]) -> bool:
-    cx = (obj["x0"] + obj["x1"]) / 2
-    cy = (obj["top"] + obj["bottom"]) / 2
-    return bbox[0] <= cx <= bbox[2] and bbox[1] <= cy <= bbox[3]
+class _CharGrid:
+    """A page's chars ordered by the height of their centres, to find the chars of a box.
+
+    A char belongs to every box that holds its centre, borders included (a mark astride the line
+    between two cells is in both). A page has hundreds of cells and thousands of chars: testing
+    every char for every cell was a fifth of a printed PDF's reading time, so the chars whose
+    centre is in the box's height band are found by bisection and only those are tested.
+    """
+
+    def __init__(self, chars: list[dict]) -> None:
+        self._chars = chars
+        centres = [((c["top"] + c["bottom"]) / 2, (c["x0"] + c["x1"]) / 2, i) for i, c in enumerate(chars)]
+        # A centre height that is not a number is in no box (every comparison with NaN is false),
+        # and it would leave the sort below out of order.
+        self._centres = sorted((centre for centre in centres if centre[0] == centre[0]), key=lambda centre: centre[0])
+        self._heights = [centre[0] for centre in self._centres]
+
+    def indices_inside(self, bbox: tuple[float, float, float, float]) -> list[int]:
+        """Page-order positions of the chars whose centre is in bbox (x0, top, x1, bottom)."""
+        x0, top, x1, bottom = bbox
+        band = self._centres[bisect_left(self._heights, top) : bisect_right(self._heights, bottom)]
+        return sorted(i for cy, cx, i in band if x0 <= cx <= x1 and top <= cy <= bottom)
+
+    def inside(self, bbox: tuple[float, float, float, float]) -> list[dict]:
+        """The chars whose centre is in bbox, in the page's order."""
+        return [self._chars[i] for i in self.indices_inside(bbox)]
+
+    def outside(self, boxes: Sequence[tuple[float, float, float, float]]) -> list[dict]:
+        """The chars whose centre is in none of the boxes, in the page's order."""
+        taken = {i for bbox in boxes for i in self.indices_inside(bbox)}
+        return [c for i, c in enumerate(self._chars) if i not in taken]
 
 
-def _lines(page: Page, keep: Callable[[dict], bool]) -> list[_Line]:
-    """Text lines of the page's chars that `keep` accepts, with tick glyphs mapped."""
-    chars = [c for c in page.chars if keep(c)]
+def _text_lines(chars: list[dict]) -> list[_Line]:
+    """Text lines of these chars (in the page's order), with tick glyphs mapped."""
     if not chars:
         return []
     out = []
@@ -600,10 +630,16 @@ def _line_from(raw: dict, text: str) -> _Line:
 
 def _map_marks(chars: list[dict], text: str) -> str:
     """Map printed tick/box glyphs (Unicode or symbol-font letters) to CHECKED/UNCHECKED."""
-    symbol = {c["text"] for c in chars if any(f in c.get("fontname", "").lower() for f in _SYMBOL_FONTS)}
+    symbol_fonts = {name for name in {c.get("fontname", "") for c in chars} if _is_symbol_font(name)}
+    symbol = {c["text"] for c in chars if c.get("fontname", "") in symbol_fonts}
     for code in (s for s in symbol if len(s) > 1):  # "(cid:111)" when the font has no ToUnicode
         text = text.replace(code, _symbol_mark(code))
     return "".join(_symbol_mark(ch) if ch in symbol else _GLYPH_MARKS.get(ch, ch) for ch in text)
+
+
+def _is_symbol_font(fontname: str) -> bool:
+    """A font that prints ticks and boxes with letters; asked once per font, not once per char."""
+    return any(f in fontname.lower() for f in _SYMBOL_FONTS)
 
 
 def _symbol_mark(code: str) -> str:
@@ -618,10 +654,16 @@ def _symbol_mark(code: str) -> str:
 
 
 def _merge_split_tables(layouts: list[_PageLayout]) -> list[_TableBox | list[_Line]]:
-    """Join a table that ends at the foot of a page with its continuation atop the next page."""
+    """Join a table that ends at the foot of a page with its continuation atop the next page.
+
+    Joining changes the tables, so it works on copies: the pages' own tables are shared with
+    `edge_problems`, which must see each cell as it was printed on its page.
+    """
     out: list[_TableBox | list[_Line]] = []
     for layout in layouts:
         for i, item in enumerate(layout.items):
+            if isinstance(item, _TableBox):
+                item = _copy_table(item)
             prev = out[-1] if out else None
             first_is_table = i == 0 and isinstance(item, _TableBox)
             if first_is_table and isinstance(prev, _TableBox) and _continues(prev, item):
@@ -631,6 +673,11 @@ def _merge_split_tables(layouts: list[_PageLayout]) -> list[_TableBox | list[_Li
         if out and isinstance(out[-1], _TableBox):
             out[-1].page_bottom_limit = layout.bottom_limit
     return out
+
+
+def _copy_table(box: _TableBox) -> _TableBox:
+    """A copy whose rows, cells and cells' line lists can change without changing `box`."""
+    return replace(box, rows=[[replace(cell, lines=list(cell.lines)) for cell in row] for row in box.rows])
 
 
 def _continues(prev: _TableBox, nxt: _TableBox) -> bool:

@@ -6,6 +6,7 @@ import dataclasses
 import io
 from types import MappingProxyType
 
+import pdfplumber
 import pytest
 from builders.pdf_forms import (
     build_acroform_pdf,
@@ -24,7 +25,7 @@ from parsers.blankform_pdf import write_blank_pdf
 from parsers.document import CHECKED, UNCHECKED, Paragraph, Table
 from parsers.formdef import FormDefinition
 from parsers.model import Answer, Reading, Respondent
-from parsers.pdf_reader import PasswordProtectedError, PdfReadError, read_pdf
+from parsers.pdf_reader import PasswordProtectedError, PdfReadError, find_tables, layout_blocks, read_pdf
 
 Q1_COMMENT = (
     "The link to the Children's Plan is helpful and will be understood by partners who were not "
@@ -245,6 +246,20 @@ def test_printed_comment_running_over_a_page_is_one_cell(form, filled):
     assert table.rows[3] == (long_comment,)
 
 
+def test_joining_a_table_split_by_a_page_leaves_each_pages_tables_as_printed(form, filled):
+    """The pages' tables are found once and shared: the layout joins a split table on its own copy,
+    so the edge check still sees each cell as it was printed on its page."""
+    long_comment = "\n".join(f"Point {i}: {Q3_COMMENT}" for i in range(1, 25))
+    answers = {**filled.answers, "q2": Answer("disagree", long_comment)}
+    data = build_printed_pdf(form, dataclasses.replace(filled, answers=MappingProxyType(answers)))
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        tables = [find_tables(page) for page in pdf.pages]
+        as_found = repr(tables)
+        blocks = layout_blocks(pdf.pages, tables)
+    assert any(isinstance(b, Table) and b.rows[-1] == (long_comment,) for b in blocks)  # joined
+    assert repr(tables) == as_found
+
+
 def test_too_many_pages_reads_the_first_and_says_so(form, filled):
     doc = read_pdf(build_printed_pdf(form, filled), max_pages=2)
     assert doc.problems == ("PDF has 4 pages; at most 2 are read",)
@@ -361,3 +376,23 @@ def test_a_word_broken_at_the_edge_of_its_cell_is_a_problem():
     canvas.drawString(left + 5, bottom + 14, rest)
     canvas.save()
     assert any("reaches the edge of its box" in p for p in read_pdf(out.getvalue()).problems)
+
+
+def test_a_character_centred_on_a_shared_cell_border_is_read_in_both_cells():
+    """A cell holds every character whose centre lies in its box, borders included: a mark printed
+    astride the line between two cells is read in each of them, not dropped or given to one."""
+    out = io.BytesIO()
+    canvas = Canvas(out)
+    left, mid, right, top, bottom = 72, 200, 360, 700, 680
+    for x in (left, mid, right):
+        canvas.line(x, bottom, x, top)
+    for y in (bottom, top):
+        canvas.line(left, y, right, y)
+    canvas.setFont("Helvetica", 10)
+    canvas.drawString(left + 5, bottom + 6, "Agree")
+    canvas.drawString(mid + 40, bottom + 6, "Disagree")
+    canvas.setFont("Courier", 10)  # every letter 6 points wide: drawn at mid - 3, its centre is on the line
+    canvas.drawString(mid - 3, bottom + 6, "X")
+    canvas.save()
+    tables = [b for b in read_pdf(out.getvalue()).blocks if isinstance(b, Table)]
+    assert tables == [Table((("Agree X", "X Disagree"),))]
