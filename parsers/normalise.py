@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
@@ -55,6 +56,24 @@ def fold(text: str) -> str:
 def fold_label(text: str) -> str:
     """`fold` without the trailing colon and punctuation a label cell often carries."""
     return fold(text).strip(" :.-*?\t")
+
+
+@lru_cache(maxsize=256)
+def _phrases_pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex for "any of these phrases, on word boundaries": built once per phrase list, not per line.
+
+    Searching the alternation finds a match exactly when one phrase's own pattern would.
+    """
+    if not phrases:
+        return None
+    alternatives = "|".join(r"\s+".join(re.escape(w) for w in fold(p).split()) for p in phrases)
+    return re.compile(rf"(?<![\w'])(?:{alternatives})(?![\w'])")
+
+
+def names_any(folded_text: str, phrases: tuple[str, ...]) -> bool:
+    """Whether an already folded text uses one of `phrases` as whole words ("as a parent", not "grandparent")."""
+    pattern = _phrases_pattern(phrases)
+    return pattern is not None and pattern.search(folded_text) is not None
 
 
 def similarity(text: str, label: str, scorer: Scorer = fuzz.ratio) -> float:

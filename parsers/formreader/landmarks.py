@@ -130,15 +130,11 @@ def topic_header(text: str, form: FormDefinition) -> Header | None:
     if m.group("rest") is None and text.rstrip().endswith((".", "?", "!")):
         return None
     head = m.group("head")
-    hits = [q for q in form.questions if any(_whole_words(head, topic) for topic in q.topics)]
+    folded = nz.fold(head)
+    hits = [q for q in form.questions if nz.names_any(folded, q.topics)]
     if len(hits) != 1 or not _mostly_topic(head, hits[0]):
         return None
     return Header(hits[0], m.group("rest") or "", False, "topic")
-
-
-def _whole_words(text: str, phrase: str) -> bool:
-    words = r"\s+".join(re.escape(w) for w in nz.fold(phrase).split())
-    return bool(re.search(rf"(?<![\w']){words}(?![\w'])", nz.fold(text)))
 
 
 def _mostly_topic(head: str, question: Question) -> bool:
