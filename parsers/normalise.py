@@ -10,6 +10,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from functools import lru_cache
+from types import MappingProxyType
 
 from rapidfuzz import fuzz
 
@@ -79,8 +80,14 @@ def names_any(folded_text: str, phrases: tuple[str, ...]) -> bool:
 def similarity(text: str, label: str, scorer: Scorer = fuzz.ratio) -> float:
     """0-100 likeness of a text to a label after folding; "(if applicable)" in the label is optional."""
     folded = fold_label(text)
-    plain = fold_label(re.sub(r"\([^)]*\)", " ", label))
-    return max(scorer(folded, fold_label(label)), scorer(folded, plain) if plain else 0.0)
+    whole, plain = _label_forms(label)
+    return max(scorer(folded, whole), scorer(folded, plain) if plain else 0.0)
+
+
+@lru_cache(maxsize=256)
+def _label_forms(label: str) -> tuple[str, str]:
+    """A form label folded, with and without its "(...)" part: the same labels are compared on every row."""
+    return fold_label(label), fold_label(re.sub(r"\([^)]*\)", " ", label))
 
 
 def best_match(
@@ -133,15 +140,29 @@ def pick_best(scores: Mapping[str, float], *, threshold: float, margin: float) -
     return ranked[0][0]
 
 
-def choice_phrases(choices: Mapping[str, str]) -> dict[str, str]:
-    """Every folded phrase that names a choice: its label and unambiguous synonyms -> choice id."""
+def choice_phrases(choices: Mapping[str, str]) -> Mapping[str, str]:
+    """Every folded phrase that names a choice: its label and unambiguous synonyms -> choice id.
+
+    Built once per set of choices (a form's scale, categories), not once per cell it is read from.
+    """
+    return _choice_phrases(tuple(choices.items()))
+
+
+@lru_cache(maxsize=64)
+def _choice_phrases(choices: tuple[tuple[str, str], ...]) -> Mapping[str, str]:
     phrases: dict[str, str] = {}
-    for cid, label in choices.items():
+    for cid, label in choices:
         key = fold_label(label)
         phrases[key] = cid
         for synonym in SCALE_SYNONYMS.get(key, ()):
             phrases[synonym] = cid
-    return phrases
+    return MappingProxyType(phrases)  # shared by every caller: read-only
+
+
+@lru_cache(maxsize=64)
+def _phrases_longest_first(choices: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """(phrase, choice id), longest phrase first, so "not sure" is tried before "sure"."""
+    return tuple(sorted(_choice_phrases(choices).items(), key=lambda p: -len(p[0])))
 
 
 def choice_word(text: str, choices: Mapping[str, str]) -> str | None:
@@ -168,7 +189,7 @@ def leading_choice(text: str, choices: Mapping[str, str]) -> tuple[str | None, s
     (None, text) so that "Agree with the aim but ..." stays a comment.
     """
     folded = fold(text)
-    for phrase, cid in sorted(choice_phrases(choices).items(), key=lambda p: -len(p[0])):
+    for phrase, cid in _phrases_longest_first(tuple(choices.items())):
         if not folded.startswith(phrase):
             continue
         rest = folded[len(phrase) :]
