@@ -48,8 +48,13 @@ _EMAIL_FIND_RE = re.compile(r"[A-Za-z0-9._%+'\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"})
 
 
+@lru_cache(maxsize=2048)
 def fold(text: str) -> str:
-    """Lower-case, straight quotes, dashes and single spaces: the form in which labels are compared."""
+    """Lower-case, straight quotes, dashes and single spaces: the form in which labels are compared.
+
+    Memoised: reading one form folds the same labels and cell texts dozens of times (each step
+    of the walker compares the row again); the bound keeps a few documents' worth of text.
+    """
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
     return " ".join(text.split())
 
