@@ -64,22 +64,31 @@ def fold_label(text: str) -> str:
     return fold(text).strip(" :.-*?\t")
 
 
-@lru_cache(maxsize=256)
-def _phrases_pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
-    """One regex for "any of these phrases, on word boundaries": built once per phrase list, not per line.
-
-    Searching the alternation finds a match exactly when one phrase's own pattern would.
-    """
-    if not phrases:
-        return None
-    alternatives = "|".join(r"\s+".join(re.escape(w) for w in fold(p).split()) for p in phrases)
-    return re.compile(rf"(?<![\w'])(?:{alternatives})(?![\w'])")
-
-
 def names_any(folded_text: str, phrases: tuple[str, ...]) -> bool:
-    """Whether an already folded text uses one of `phrases` as whole words ("as a parent", not "grandparent")."""
-    pattern = _phrases_pattern(phrases)
-    return pattern is not None and pattern.search(folded_text) is not None
+    """Whether an already folded text uses one of `phrases` as whole words ("as a parent", not "grandparent").
+
+    A phrase's regex is searched (and compiled, once per process) only when all its words occur in
+    the text: each attachment is read in a fresh child, where compiling every phrase list's regexes
+    cost more than the whole walk. The test is exact: a regex match contains each word literally.
+    """
+    return any(
+        _phrase_pattern(phrase).search(folded_text) is not None
+        for phrase, words in _phrase_words(phrases)
+        if all(w in folded_text for w in words)
+    )
+
+
+@lru_cache(maxsize=256)
+def _phrase_words(phrases: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each phrase with its folded words, worked out once per phrase list."""
+    return tuple((phrase, tuple(fold(phrase).split())) for phrase in phrases)
+
+
+@lru_cache(maxsize=1024)
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    """One phrase on word boundaries, any run of spaces between its words."""
+    words = r"\s+".join(re.escape(w) for w in fold(phrase).split())
+    return re.compile(rf"(?<![\w']){words}(?![\w'])")
 
 
 def similarity(text: str, label: str, scorer: Scorer = fuzz.ratio) -> float:
