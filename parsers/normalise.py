@@ -45,6 +45,10 @@ EMPTY_WORDS = frozenset({"n/a", "na", "none", "-", "not applicable", "nil"})
 _STOP_WORDS = frozenset({"or", "and", "the", "a", "an", "of", "other", "if", "applicable"})
 _EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+'\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
 _EMAIL_FIND_RE = re.compile(r"[A-Za-z0-9._%+'\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+# Compiled at import, so the sandbox's fork server compiles them once for all its children.
+_PARENTHESISED = re.compile(r"\([^)]*\)")
+_CHOICE_END = re.compile(r"^\s*(?:$|[-:;,.!)/]|\bbecause\b)")
+_PLACEHOLDER_RES = tuple(re.compile(re.escape(p), re.IGNORECASE) for p in PLACEHOLDERS)
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"})
 
 
@@ -101,7 +105,7 @@ def similarity(text: str, label: str, scorer: Scorer = fuzz.ratio) -> float:
 @lru_cache(maxsize=256)
 def _label_forms(label: str) -> tuple[str, str]:
     """A form label folded, with and without its "(...)" part: the same labels are compared on every row."""
-    return fold_label(label), fold_label(re.sub(r"\([^)]*\)", " ", label))
+    return fold_label(label), fold_label(_PARENTHESISED.sub(" ", label))
 
 
 def best_match(
@@ -207,7 +211,7 @@ def leading_choice(text: str, choices: Mapping[str, str]) -> tuple[str | None, s
         if not folded.startswith(phrase):
             continue
         rest = folded[len(phrase) :]
-        m = re.match(r"^\s*(?:$|[-:;,.!)/]|\bbecause\b)", rest)
+        m = _CHOICE_END.match(rest)
         if m:
             return cid, _drop_prefix_chars(text, len(phrase)).lstrip(" \t-:;,.!)/\u2013\u2014")
     return None, text
@@ -250,8 +254,8 @@ def is_mark_token(token: str) -> bool:
 def strip_placeholder(text: str) -> str:
     """Remove placeholder text a blank content control or form field leaves behind."""
     out = text
-    for placeholder in PLACEHOLDERS:
-        out = re.sub(re.escape(placeholder), "", out, flags=re.IGNORECASE)
+    for placeholder in _PLACEHOLDER_RES:
+        out = placeholder.sub("", out)
     return out
 
 

@@ -34,6 +34,8 @@ def mark_token_re() -> str:
 _LEADING_MARK = re.compile(rf"^\s*({mark_token_re()})\s*")
 _TRAILING_MARK = re.compile(rf"\s*({mark_token_re()})\s*$")
 _LETTER_OR_DIGIT = re.compile(r"[a-z0-9]")
+_BOXES_AFTER_LABELS = re.compile(r"(LM)+")
+_BOXES_BEFORE_LABELS = re.compile(r"(ML)+")
 
 
 @lru_cache(maxsize=64)
@@ -157,8 +159,8 @@ def _assign_positional(tokens: Sequence[Token]) -> tuple[dict[str, list[Token]],
     """
     runs = _runs(tokens)
     shape = "".join(kind for kind, _ in runs)
-    after = bool(re.fullmatch(r"(LM)+", shape))
-    before = bool(re.fullmatch(r"(ML)+", shape))
+    after = bool(_BOXES_AFTER_LABELS.fullmatch(shape))
+    before = bool(_BOXES_BEFORE_LABELS.fullmatch(shape))
     owned: dict[str, list[Token]] = {}
     ambiguous = False
     for i, (kind, run) in enumerate(runs):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
@@ -271,12 +272,7 @@ def split_specify(cells: tuple[str, ...], form: FormDefinition) -> tuple[tuple[s
     other = next((c for c in form.categories if c.specify), None)
     if other is None:
         return cells, ""
-    base = re.escape(re.sub(r"\s*\([^)]*\)", "", other.label).strip())
-    pattern = re.compile(
-        rf"^(?P<lead>(?:{mark_token_re()})?\s*){base}(?:\s*\([^)]*\))?\s*[:\-\u2013]?\s*(?P<extra>.*?)"
-        rf"(?P<tail>\s*(?:{mark_token_re()})?)$",
-        re.I | re.S,
-    )
+    pattern = _specify_pattern(other.label)
     out: list[str] = []
     specified = ""
     for cell in cells:
@@ -286,6 +282,17 @@ def split_specify(cells: tuple[str, ...], form: FormDefinition) -> tuple[tuple[s
             cell = f"{m.group('lead')}{other.label}{m.group('tail')}"
         out.append(cell)
     return tuple(out), specified
+
+
+@lru_cache(maxsize=16)
+def _specify_pattern(label: str) -> re.Pattern[str]:
+    """The "Other (please specify): text" cell of this label; compiled once per process, not per row."""
+    base = re.escape(re.sub(r"\s*\([^)]*\)", "", label).strip())
+    return re.compile(
+        rf"^(?P<lead>(?:{mark_token_re()})?\s*){base}(?:\s*\([^)]*\))?\s*[:\-\u2013]?\s*(?P<extra>.*?)"
+        rf"(?P<tail>\s*(?:{mark_token_re()})?)$",
+        re.I | re.S,
+    )
 
 
 def other_id(form: FormDefinition) -> str:
