@@ -39,7 +39,7 @@ from io import BytesIO
 from lxml import etree
 
 from parsers.document import CHECKED, GLYPH_MARKS, UNCHECKED, Block, Document, Paragraph, Table
-from parsers.ooxml_guard import UnsafeDocumentError, check_zip, parse_xml, read_part
+from parsers.ooxml_guard import UnsafeDocumentError, check_archive, parse_xml, read_part
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +195,8 @@ def _load_main_part(data: bytes) -> etree._Element:
     if data[:8] == _OLE_MAGIC:
         raise DocumentReadError("the Word file is password-protected or in the older .doc format")
     try:
-        check_zip(data)
         with zipfile.ZipFile(BytesIO(data)) as zf:
+            check_archive(zf)
             xml = read_part(zf, _main_part_name(zf))
         return parse_xml(xml)
     except UnsafeDocumentError:

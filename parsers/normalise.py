@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
+from functools import lru_cache
+from types import MappingProxyType
 
 from rapidfuzz import fuzz
 
@@ -43,11 +45,20 @@ EMPTY_WORDS = frozenset({"n/a", "na", "none", "-", "not applicable", "nil"})
 _STOP_WORDS = frozenset({"or", "and", "the", "a", "an", "of", "other", "if", "applicable"})
 _EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+'\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
 _EMAIL_FIND_RE = re.compile(r"[A-Za-z0-9._%+'\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+# Compiled at import, so the sandbox's fork server compiles them once for all its children.
+_PARENTHESISED = re.compile(r"\([^)]*\)")
+_CHOICE_END = re.compile(r"^\s*(?:$|[-:;,.!)/]|\bbecause\b)")
+_PLACEHOLDER_RES = tuple(re.compile(re.escape(p), re.IGNORECASE) for p in PLACEHOLDERS)
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"})
 
 
+@lru_cache(maxsize=2048)
 def fold(text: str) -> str:
-    """Lower-case, straight quotes, dashes and single spaces: the form in which labels are compared."""
+    """Lower-case, straight quotes, dashes and single spaces: the form in which labels are compared.
+
+    Memoised: reading one form folds the same labels and cell texts dozens of times (each step
+    of the walker compares the row again); the bound keeps a few documents' worth of text.
+    """
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
     return " ".join(text.split())
 
@@ -57,11 +68,44 @@ def fold_label(text: str) -> str:
     return fold(text).strip(" :.-*?\t")
 
 
+def names_any(folded_text: str, phrases: tuple[str, ...]) -> bool:
+    """Whether an already folded text uses one of `phrases` as whole words ("as a parent", not "grandparent").
+
+    A phrase's regex is searched (and compiled, once per process) only when all its words occur in
+    the text: each attachment is read in a fresh child, where compiling every phrase list's regexes
+    cost more than the whole walk. The test is exact: a regex match contains each word literally.
+    """
+    return any(
+        _phrase_pattern(phrase).search(folded_text) is not None
+        for phrase, words in _phrase_words(phrases)
+        if all(w in folded_text for w in words)
+    )
+
+
+@lru_cache(maxsize=256)
+def _phrase_words(phrases: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each phrase with its folded words, worked out once per phrase list."""
+    return tuple((phrase, tuple(fold(phrase).split())) for phrase in phrases)
+
+
+@lru_cache(maxsize=1024)
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    """One phrase on word boundaries, any run of spaces between its words."""
+    words = r"\s+".join(re.escape(w) for w in fold(phrase).split())
+    return re.compile(rf"(?<![\w']){words}(?![\w'])")
+
+
 def similarity(text: str, label: str, scorer: Scorer = fuzz.ratio) -> float:
     """0-100 likeness of a text to a label after folding; "(if applicable)" in the label is optional."""
     folded = fold_label(text)
-    plain = fold_label(re.sub(r"\([^)]*\)", " ", label))
-    return max(scorer(folded, fold_label(label)), scorer(folded, plain) if plain else 0.0)
+    whole, plain = _label_forms(label)
+    return max(scorer(folded, whole), scorer(folded, plain) if plain else 0.0)
+
+
+@lru_cache(maxsize=256)
+def _label_forms(label: str) -> tuple[str, str]:
+    """A form label folded, with and without its "(...)" part: the same labels are compared on every row."""
+    return fold_label(label), fold_label(_PARENTHESISED.sub(" ", label))
 
 
 def best_match(
@@ -114,15 +158,29 @@ def pick_best(scores: Mapping[str, float], *, threshold: float, margin: float) -
     return ranked[0][0]
 
 
-def choice_phrases(choices: Mapping[str, str]) -> dict[str, str]:
-    """Every folded phrase that names a choice: its label and unambiguous synonyms -> choice id."""
+def choice_phrases(choices: Mapping[str, str]) -> Mapping[str, str]:
+    """Every folded phrase that names a choice: its label and unambiguous synonyms -> choice id.
+
+    Built once per set of choices (a form's scale, categories), not once per cell it is read from.
+    """
+    return _choice_phrases(tuple(choices.items()))
+
+
+@lru_cache(maxsize=64)
+def _choice_phrases(choices: tuple[tuple[str, str], ...]) -> Mapping[str, str]:
     phrases: dict[str, str] = {}
-    for cid, label in choices.items():
+    for cid, label in choices:
         key = fold_label(label)
         phrases[key] = cid
         for synonym in SCALE_SYNONYMS.get(key, ()):
             phrases[synonym] = cid
-    return phrases
+    return MappingProxyType(phrases)  # shared by every caller: read-only
+
+
+@lru_cache(maxsize=64)
+def _phrases_longest_first(choices: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """(phrase, choice id), longest phrase first, so "not sure" is tried before "sure"."""
+    return tuple(sorted(_choice_phrases(choices).items(), key=lambda p: -len(p[0])))
 
 
 def choice_word(text: str, choices: Mapping[str, str]) -> str | None:
@@ -149,11 +207,11 @@ def leading_choice(text: str, choices: Mapping[str, str]) -> tuple[str | None, s
     (None, text) so that "Agree with the aim but ..." stays a comment.
     """
     folded = fold(text)
-    for phrase, cid in sorted(choice_phrases(choices).items(), key=lambda p: -len(p[0])):
+    for phrase, cid in _phrases_longest_first(tuple(choices.items())):
         if not folded.startswith(phrase):
             continue
         rest = folded[len(phrase) :]
-        m = re.match(r"^\s*(?:$|[-:;,.!)/]|\bbecause\b)", rest)
+        m = _CHOICE_END.match(rest)
         if m:
             return cid, _drop_prefix_chars(text, len(phrase)).lstrip(" \t-:;,.!)/\u2013\u2014")
     return None, text
@@ -196,8 +254,8 @@ def is_mark_token(token: str) -> bool:
 def strip_placeholder(text: str) -> str:
     """Remove placeholder text a blank content control or form field leaves behind."""
     out = text
-    for placeholder in PLACEHOLDERS:
-        out = re.sub(re.escape(placeholder), "", out, flags=re.IGNORECASE)
+    for placeholder in _PLACEHOLDER_RES:
+        out = placeholder.sub("", out)
     return out
 
 

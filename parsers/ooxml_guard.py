@@ -3,8 +3,9 @@
 Attachments come from strangers. A zip can declare a tiny compressed size and inflate to gigabytes,
 and an XML part can carry DOCTYPE/ENTITY declarations (billion laughs, external entities).
 python-docx guards against neither, so every reader of a zip container calls `check_zip` on the raw
-bytes first, reads parts through `read_part` (a hard byte limit, whatever the zip declares) and
-parses XML through `parse_xml`. Word never writes a DOCTYPE, so refusing one costs nothing.
+bytes (or `check_archive` on the zip it has opened) first, reads parts through `read_part` (a hard
+byte limit, whatever the zip declares) and parses XML through `parse_xml`. Word never writes a
+DOCTYPE, so refusing one costs nothing.
 """
 
 from __future__ import annotations
@@ -52,7 +53,21 @@ def check_zip(
     (corrupt, not unsafe: the caller decides how to report that).
     """
     with zipfile.ZipFile(BytesIO(data)) as zf:
-        infos = zf.infolist()
+        check_archive(zf, max_total_uncompressed=max_total_uncompressed, max_parts=max_parts, max_ratio=max_ratio)
+
+
+def check_archive(
+    zf: zipfile.ZipFile,
+    *,
+    max_total_uncompressed: int = MAX_TOTAL_UNCOMPRESSED,
+    max_parts: int = MAX_PARTS,
+    max_ratio: int = MAX_RATIO,
+) -> None:
+    """`check_zip` on a zip already open, for a reader that goes on to read its parts.
+
+    Opening the zip once saves reading its central directory twice.
+    """
+    infos = zf.infolist()
     if len(infos) > max_parts:
         raise UnsafeDocumentError(f"attachment holds {len(infos)} parts, more than {max_parts} (possible zip bomb)")
     total = sum(i.file_size for i in infos)

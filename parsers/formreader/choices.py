@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from parsers import normalise as nz
 from parsers.formreader.draft import ChoiceMarks, Mark, Row
@@ -30,8 +31,16 @@ def mark_token_re() -> str:
     return rf"{_BRACKETED}|[{nz.GLYPH_MARKS}]|{_MARK_WORD}"
 
 
-def _label_pattern(phrases: Sequence[str]) -> re.Pattern[str]:
-    """A regex finding choice phrases and box marks inside one folded cell text."""
+_LEADING_MARK = re.compile(rf"^\s*({mark_token_re()})\s*")
+_TRAILING_MARK = re.compile(rf"\s*({mark_token_re()})\s*$")
+_LETTER_OR_DIGIT = re.compile(r"[a-z0-9]")
+_BOXES_AFTER_LABELS = re.compile(r"(LM)+")
+_BOXES_BEFORE_LABELS = re.compile(r"(ML)+")
+
+
+@lru_cache(maxsize=64)
+def _label_pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    """A regex finding choice phrases and box marks inside one folded cell text; built once per choice set."""
     alternatives = sorted(phrases, key=len, reverse=True)
     words = "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in alternatives)
     return re.compile(rf"(?<![\w'])(?P<label>{words})(?![\w'])|(?P<mark>{mark_token_re()})")
@@ -42,10 +51,10 @@ def split_inline_marks(text: str) -> tuple[list[Mark], str, list[Mark]]:
     before: list[Mark] = []
     after: list[Mark] = []
     rest = text.strip()
-    while m := re.match(rf"^\s*({mark_token_re()})\s*", rest):
+    while m := _LEADING_MARK.match(rest):
         before.append(nz.is_tick(m.group(1)))
         rest = rest[m.end() :]
-    while m := re.search(rf"\s*({mark_token_re()})\s*$", rest):
+    while m := _TRAILING_MARK.search(rest):
         if m.start() == 0:
             break
         after.insert(0, nz.is_tick(m.group(1)))
@@ -59,15 +68,15 @@ def _scan_cell(text: str, index: int, choices: Mapping[str, str]) -> list[Token]
     folded = nz.fold(text)
     tokens: list[Token] = []
     last = 0
-    for m in _label_pattern(list(phrases)).finditer(folded):
-        if re.search(r"[a-z0-9]", folded[last : m.start()]):
+    for m in _label_pattern(tuple(phrases)).finditer(folded):
+        if _LETTER_OR_DIGIT.search(folded[last : m.start()]):
             return None
         if m.group("label"):
             tokens.append(Token("L", phrases[" ".join(m.group("label").split())], index))
         else:
             tokens.append(Token("M", nz.is_tick(m.group("mark")), index, m.group("mark")))
         last = m.end()
-    if re.search(r"[a-z0-9]", folded[last:]) or not any(t.kind == "L" for t in tokens):
+    if _LETTER_OR_DIGIT.search(folded[last:]) or not any(t.kind == "L" for t in tokens):
         return None
     return tokens
 
@@ -150,8 +159,8 @@ def _assign_positional(tokens: Sequence[Token]) -> tuple[dict[str, list[Token]],
     """
     runs = _runs(tokens)
     shape = "".join(kind for kind, _ in runs)
-    after = bool(re.fullmatch(r"(LM)+", shape))
-    before = bool(re.fullmatch(r"(ML)+", shape))
+    after = bool(_BOXES_AFTER_LABELS.fullmatch(shape))
+    before = bool(_BOXES_BEFORE_LABELS.fullmatch(shape))
     owned: dict[str, list[Token]] = {}
     ambiguous = False
     for i, (kind, run) in enumerate(runs):

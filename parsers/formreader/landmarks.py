@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
@@ -130,15 +131,11 @@ def topic_header(text: str, form: FormDefinition) -> Header | None:
     if m.group("rest") is None and text.rstrip().endswith((".", "?", "!")):
         return None
     head = m.group("head")
-    hits = [q for q in form.questions if any(_whole_words(head, topic) for topic in q.topics)]
+    folded = nz.fold(head)
+    hits = [q for q in form.questions if nz.names_any(folded, q.topics)]
     if len(hits) != 1 or not _mostly_topic(head, hits[0]):
         return None
     return Header(hits[0], m.group("rest") or "", False, "topic")
-
-
-def _whole_words(text: str, phrase: str) -> bool:
-    words = r"\s+".join(re.escape(w) for w in nz.fold(phrase).split())
-    return bool(re.search(rf"(?<![\w']){words}(?![\w'])", nz.fold(text)))
 
 
 def _mostly_topic(head: str, question: Question) -> bool:
@@ -275,12 +272,7 @@ def split_specify(cells: tuple[str, ...], form: FormDefinition) -> tuple[tuple[s
     other = next((c for c in form.categories if c.specify), None)
     if other is None:
         return cells, ""
-    base = re.escape(re.sub(r"\s*\([^)]*\)", "", other.label).strip())
-    pattern = re.compile(
-        rf"^(?P<lead>(?:{mark_token_re()})?\s*){base}(?:\s*\([^)]*\))?\s*[:\-\u2013]?\s*(?P<extra>.*?)"
-        rf"(?P<tail>\s*(?:{mark_token_re()})?)$",
-        re.I | re.S,
-    )
+    pattern = _specify_pattern(other.label)
     out: list[str] = []
     specified = ""
     for cell in cells:
@@ -290,6 +282,17 @@ def split_specify(cells: tuple[str, ...], form: FormDefinition) -> tuple[tuple[s
             cell = f"{m.group('lead')}{other.label}{m.group('tail')}"
         out.append(cell)
     return tuple(out), specified
+
+
+@lru_cache(maxsize=16)
+def _specify_pattern(label: str) -> re.Pattern[str]:
+    """The "Other (please specify): text" cell of this label; compiled once per process, not per row."""
+    base = re.escape(re.sub(r"\s*\([^)]*\)", "", label).strip())
+    return re.compile(
+        rf"^(?P<lead>(?:{mark_token_re()})?\s*){base}(?:\s*\([^)]*\))?\s*[:\-\u2013]?\s*(?P<extra>.*?)"
+        rf"(?P<tail>\s*(?:{mark_token_re()})?)$",
+        re.I | re.S,
+    )
 
 
 def other_id(form: FormDefinition) -> str:

@@ -80,7 +80,7 @@ def is_subject_line(text: str, form: FormDefinition) -> bool:
     if _SUBJECT.match(stripped):
         return True
     words = stripped.split()
-    names_it = any(_has_phrase(stripped, w) for w in form.topic_words)
+    names_it = nz.names_any(nz.fold(stripped), form.topic_words)
     return names_it and len(words) <= 16 and not stripped.endswith((".", "?", "!"))
 
 
@@ -104,9 +104,10 @@ def ends_address(text: str) -> bool:
 def is_recipient(lines: Iterable[str], form: FormDefinition) -> bool:
     """An address block naming the Department, the consultation or its postal address: the recipient's."""
     own = {nz.fold(line) for line in form.postal_address} | {nz.fold(form.department)}
+    names = (form.department, *form.topic_words)
     for line in lines:
         folded = nz.fold(line)
-        if folded in own or any(_has_phrase(line, w) for w in (form.department, *form.topic_words)):
+        if folded in own or nz.names_any(folded, names):
             return True
     return False
 
@@ -155,14 +156,10 @@ def sentences_of(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(" ".join(text.split())) if s.strip()]
 
 
-def _has_phrase(text: str, phrase: str) -> bool:
-    words = r"\s+".join(re.escape(w) for w in nz.fold(phrase).split())
-    return bool(re.search(rf"(?<![\w']){words}(?![\w'])", nz.fold(text)))
-
-
 def capacity_categories(text: str, categories: Iterable[Choice]) -> list[str]:
     """The categories whose synonyms a sentence uses, each once, in the form's order."""
-    return [c.id for c in categories if any(_has_phrase(text, s) for s in c.synonyms)]
+    folded = nz.fold(text)
+    return [c.id for c in categories if nz.names_any(folded, c.synonyms)]
 
 
 def is_capacity_statement(text: str, categories: Iterable[Choice]) -> bool:

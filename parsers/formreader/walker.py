@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from parsers import normalise as nz
 from parsers.formdef import FormDefinition
@@ -47,15 +48,17 @@ class Walker:
     section: str | None = None  # a question id, Key.CATEGORY, Key.CONTACT, "address", SIGNATURE or None
     block: list[str] = field(default_factory=list)  # a letter's address block, before the salutation
 
-    @property
+    # The form's choice tables, built once per walk rather than once per row.
+
+    @cached_property
     def scale(self) -> dict[str, str]:
         return {c.id: c.label for c in self.form.scale}
 
-    @property
+    @cached_property
     def categories(self) -> dict[str, str]:
         return {c.id: c.label for c in self.form.categories}
 
-    @property
+    @cached_property
     def contact_choices(self) -> dict[str, str]:
         return {c.id: c.label for c in self.form.contact_again_choices}
 
