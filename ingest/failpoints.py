@@ -2,7 +2,9 @@
 
 With INTAKE_FAILPOINT=NAME in the environment, `failpoint(NAME)` SIGKILLs the process on the spot
 (no cleanup, no atexit: the same as a power cut); INTAKE_FAILPOINT=NAME:group-sigterm instead
-sends SIGTERM to the whole process group once, as systemd does when it stops the service.
+sends SIGTERM to the whole process group once, as systemd does when it stops the service, and
+INTAKE_FAILPOINT=NAME:slow waits `SLOW_SECONDS` there each time (a long back-fill, for a second
+process to meet).
 In-process tests may instead `set_action(NAME, fn)` to run a fault of their own there (terminate
 the database's connections, stop a server).
 Unset, a failpoint costs one dictionary lookup. The points, in the order a message meets them:
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
 
 ENV = "INTAKE_FAILPOINT"
@@ -38,6 +41,7 @@ POINTS = (
     "before-sent-copy",
     "sent-copied",
 )
+SLOW_SECONDS = 0.25
 _actions: dict[str, Callable[[], None]] = {}
 
 
@@ -51,7 +55,9 @@ def failpoint(name: str) -> None:
     point, _, how = wanted.partition(":")
     if point != name:
         return
-    if how == "group-sigterm":
+    if how == "slow":
+        time.sleep(SLOW_SECONDS)
+    elif how == "group-sigterm":
         del os.environ[ENV]  # once
         os.killpg(os.getpgrp(), signal.SIGTERM)
     else:

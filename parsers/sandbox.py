@@ -61,6 +61,8 @@ RECYCLE_GROWTH_BYTES = 64 * 1024 * 1024  # a worker grown this much since its fi
 _start_lock = threading.Lock()
 
 _OK, _RAISED, _NO_MEMORY, _UNPICKLABLE = "ok", "raised", "no-memory", "unpicklable"
+_LOGGED = "logged"  # the worker's log records of the call, sent before its answer
+MAX_RECORDS_PER_CALL = 20
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -326,9 +328,22 @@ def _await_message(
             raise ReaderInterrupted("the reading was abandoned: nothing waits for it any more")
         ready = wait([receiver, child.sentinel], remaining if cancel is None else min(remaining, CANCEL_POLL_SECONDS))
         if receiver in ready or (ready and receiver.poll()):
-            return _receive(receiver)
+            message = _receive(receiver)
+            if message is not None and message[0] == _LOGGED:
+                _log_here(message[1])
+                continue
+            return message
         if ready:  # the child exited without sending anything
             return None
+
+
+def _log_here(records: list[dict[str, Any]]) -> None:
+    """Log what the worker logged during the call through this process's own logging."""
+    for fields in records:
+        record = logging.makeLogRecord(fields)
+        target = logging.getLogger(record.name)
+        if target.isEnabledFor(record.levelno):
+            target.handle(record)
 
 
 def _receive(receiver: Connection) -> tuple[str, Any] | None:
@@ -460,13 +475,53 @@ def _worker_main(conn: Connection, memory: int) -> None:
     """Entry point of a worker: limit itself, then run calls until its pipe closes."""
     _detach_from_stop_signals()
     _limit_self(memory)
+    logged = _LogKeeper()
     while True:
         try:
             func, data, cpu = conn.recv()
         except EOFError:
             return
         _limit_cpu(cpu)
-        _send(conn, _run(func, data))
+        outcome = _run(func, data)
+        records = logged.take()
+        if records:
+            conn.send((_LOGGED, records))
+        _send(conn, outcome)
+
+
+class _LogKeeper(logging.Handler):
+    """Keep the worker's log records of one call (INFO and above), for the parent to log as its own.
+
+    A reader's log line ("could not read a docx attachment") belongs in the service's log, written
+    by its handlers with its format; a worker has none. A call logs at most `MAX_RECORDS_PER_CALL`
+    lines: a broken file must not flood the log with one warning per damaged object.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self._records: list[dict[str, Any]] = []
+        self._dropped = 0
+        root = logging.getLogger()
+        root.handlers = [self]
+        root.setLevel(logging.INFO)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self._records) >= MAX_RECORDS_PER_CALL:
+            self._dropped += 1
+            return
+        fields = dict(record.__dict__)
+        trace = logging.Formatter().formatException(record.exc_info) if record.exc_info else None
+        fields.update(msg=record.getMessage(), args=None, exc_info=None, exc_text=trace, stack_info=None)
+        self._records.append(fields)
+
+    def take(self) -> list[dict[str, Any]]:
+        records, self._records = self._records, []
+        if self._dropped:
+            more = f"{self._dropped} more log lines of this reading were dropped"
+            records.append(logging.makeLogRecord({"name": __name__, "levelno": logging.INFO,
+                                                  "levelname": "INFO", "msg": more}).__dict__)  # fmt: skip
+            self._dropped = 0
+        return records
 
 
 def _detach_from_stop_signals() -> None:

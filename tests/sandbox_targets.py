@@ -7,6 +7,7 @@ import them by name, whatever pytest does with the test module itself.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import resource
 import subprocess
@@ -90,3 +91,10 @@ def burn_cpu(data: bytes) -> None:
     """Spin on the CPU (no sleeping), so only the CPU limit or the wall clock stops it."""
     while True:
         pass
+
+
+def log_warnings(data: bytes) -> int:
+    """Log `data` warnings, as a reader does about a damaged file, and answer."""
+    for i in range(int(data)):
+        logging.getLogger("parsers.pdf_reader").warning("damaged object %d", i)
+    return 7

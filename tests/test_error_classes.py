@@ -15,9 +15,11 @@ from builders.docx_forms import build_docx, sample_reading
 from builders.mail import DOCX_TYPE, build_message
 from intake_env import BODY_RESPONSE, REPO, Instance, export, response_mail, run_intake, write_config
 
+import ingest.cycle
 import ingest.filing
 import ingest.readahead
 from parsers.formdef import DEFAULT_FORM_PATH, load_form
+from parsers.whole import ReadPartByPart
 
 FORM = load_form(DEFAULT_FORM_PATH)
 
@@ -39,9 +41,18 @@ def _failing_on(subject_word: str, error: Exception):  # type: ignore[no-untyped
 
 
 def _patch_reading(monkeypatch, read) -> None:  # type: ignore[no-untyped-def]
-    """Reading happens ahead of filing (ingest/readahead.py) or in it: fault both."""
+    """Reading happens ahead of filing (ingest/readahead.py) or in it: fault both.
+
+    Read ahead, a message is first read whole in a sandboxed worker, which no patch here reaches;
+    so that call answers "part by part", and the part-by-part reading, in this process, is faulted.
+    """
     monkeypatch.setattr(ingest.filing, "read_message", read)
     monkeypatch.setattr(ingest.readahead, "read_message", read)
+    monkeypatch.setattr(ingest.cycle, "sandboxed_whole_reader", lambda *_args: _part_by_part)
+
+
+def _part_by_part(raw: bytes, converted: object) -> ReadPartByPart:
+    return ReadPartByPart()
 
 
 def test_a_fault_of_the_system_leaves_the_message_waiting(instance, smtp_server, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import multiprocessing
 import os
 import resource
@@ -183,6 +184,20 @@ def test_a_worker_killed_while_idle_is_replaced_without_losing_the_call():
         os.kill(first, 9)
         _gone(first)
         assert run_sandboxed(targets.upper, b"agree") == b"AGREE"
+
+
+def test_what_the_worker_logs_is_logged_here_and_a_flood_is_cut_short(caplog):
+    caplog.set_level(logging.INFO)
+    with warm_workers():
+        assert run_sandboxed(targets.log_warnings, b"2") == 7
+        assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+            ("parsers.pdf_reader", "WARNING", "damaged object 0"),
+            ("parsers.pdf_reader", "WARNING", "damaged object 1"),
+        ]
+        caplog.clear()
+        assert run_sandboxed(targets.log_warnings, b"500") == 7
+    assert len(caplog.records) == sandbox.MAX_RECORDS_PER_CALL + 1
+    assert caplog.records[-1].getMessage() == "480 more log lines of this reading were dropped"
 
 
 def test_reasons_read_as_staff_would_say_them():

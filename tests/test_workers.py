@@ -136,7 +136,7 @@ def test_a_run_started_while_another_is_filing(database, clean_dovecot, smtp_ser
         extra="[acknowledgements]\nper_cycle = 1000\n",
     )  # fmt: skip
     env = {"INTAKE_MAILBOX_PASSWORD": clean_dovecot.password}
-    first = Worker(config, "run", env, tmp_path / "first.log")
+    first = Worker(config, "run", {**env, "INTAKE_FAILPOINT": "filed:slow"}, tmp_path / "first.log")  # 15 s at least
     assert _wait_until(lambda: _progress(url)[0] > 0 or first.process.poll() is not None, timeout=120)
     second = Worker(config, "run", env, tmp_path / "second.log")  # cron overlapping a long back-fill
     first_status, first_err = first.finish()
