@@ -43,7 +43,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "bench")]
 MAIN_IMPORTS_ENV = "INTAKE_BENCH_MAIN_IMPORTS"
 TIME_READS_ENV = "INTAKE_BENCH_TIME_READS"
 
@@ -54,7 +54,6 @@ TIME_READS_ENV = "INTAKE_BENCH_TIME_READS"
 if os.environ.get(MAIN_IMPORTS_ENV):
     importlib.import_module(os.environ[MAIN_IMPORTS_ENV])
 if __name__ != "__mp_main__":
-    sys.path.insert(0, str(REPO / "bench"))
     from corpus import build_corpus, summary
     from floor import Floor, describe, naive_floor
     from imapclient import IMAPClient
@@ -283,6 +282,8 @@ def time_conversions() -> list[tuple[int, float]]:
 
 def service_main(config_path: str, profile_path: str | None, reply: Connection) -> None:
     """Run in a fresh process, as `intake run` is: two cycles, then report back over the pipe."""
+    from memory import own_peak_rss_mb
+
     from ingest.config import load_config
     from ingest.cycle import sandboxed_reader
     from store.db import make_engine
@@ -306,7 +307,7 @@ def service_main(config_path: str, profile_path: str | None, reply: Connection) 
         profiler.dump_stats(profile_path)
     idle = timed_cycle(config, engine, reader, clock)
     engine.dispose()
-    self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    self_mb = own_peak_rss_mb()
     run = ServiceRun(
         first, idle, len(spent), sum(spent), self_mb, children_maxrss_mb(), dict(clock.records), conversions, load
     )

@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import multiprocessing
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -45,6 +44,7 @@ def copy_of(template: bytes, j: int, i: int) -> bytes:
 def service_main(config_path: str, commands: Connection) -> None:
     """The service's process: one cycle per command, then its figures back over the pipe."""
     import imapclient
+    from memory import own_peak_rss_mb
 
     from ingest.config import load_config
     from ingest.cycle import run_cycle
@@ -65,7 +65,7 @@ def service_main(config_path: str, commands: Connection) -> None:
         start = time.perf_counter()
         result = run_cycle(config, engine)
         seconds = time.perf_counter() - start
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss = own_peak_rss_mb()
         commands.send((seconds, result.as_counts(), result.errors, rss, sorted(set(fetched))))
     engine.dispose()
 
