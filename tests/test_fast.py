@@ -8,9 +8,12 @@ file only a conversion of its own.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,10 +24,11 @@ from builders.batches import mixed_batch
 from builders.docx_forms import build_docx, sample_reading
 from builders.mail import DOCX_TYPE, build_message
 from builders.pdf_forms import build_looping_pdf
-from intake_env import BODY_RESPONSE, Instance, export, run_intake
+from intake_env import BODY_RESPONSE, Instance, export, response_mail, run_intake
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from ingest import failpoints
 from ingest.readahead import _BatchConverter
 from parsers.attachments import AttachmentJob
 from parsers.convert import convert_many, soffice_available
@@ -250,3 +254,31 @@ def test_a_message_too_much_to_read_whole_is_read_part_by_part_and_only_the_bad_
     assert responses["Another response.pdf"]["status"] == "needs_review"
     reason = " ".join(responses["Another response.pdf"]["review_reasons"])
     assert "longer than 4 s" in reason or "memory" in reason
+
+
+def test_acknowledgements_go_out_while_later_messages_are_still_being_filed(tmp_path: Path):
+    """The send step no longer waits for the last message: each acknowledgement goes out (once) soon after
+    its message is filed, while the rest of the backlog is filed."""
+    service = Instance(tmp_path / "svc", f"outbox:{tmp_path / 'outbox'}", extra="workers = 2")
+    count = 12
+    for i in range(count):
+        service.deliver(
+            response_mail(sender=f"Person {i} <person{i}@example.org>", body=BODY_RESPONSE.replace("Pat", f"Pat{i}"))
+        )
+    database = tmp_path / "svc" / "intake.db"
+    sent_while_filing: list[int] = []
+
+    def note_what_was_sent() -> None:  # after each message's filing commit, on the filing thread
+        time.sleep(0.3)  # a slow back-fill, so the sending thread has its turns
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            sent = db.execute("SELECT count(*) FROM acknowledgements WHERE status = 'sent'").fetchone()[0]
+        sent_while_filing.append(sent)
+
+    failpoints.set_action("filed", note_what_was_sent)
+    try:
+        assert run_intake(service.config, "run") == 0
+    finally:
+        failpoints.set_action("filed", None)
+    assert len(sent_while_filing) == count
+    assert sent_while_filing[-2] > 0, f"nothing was sent before the last message was filed: {sent_while_filing}"
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == count, "each acknowledged once"
