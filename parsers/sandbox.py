@@ -479,7 +479,7 @@ def _worker_main(conn: Connection, memory: int) -> None:
     while True:
         try:
             func, data, cpu = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the parent closed the pipe (or died): the worker's work is over
             return
         _limit_cpu(cpu)
         outcome = _run(func, data)
@@ -487,6 +487,9 @@ def _worker_main(conn: Connection, memory: int) -> None:
         if records:
             conn.send((_LOGGED, records))
         _send(conn, outcome)
+
+
+_PLAIN = (str, int, float, bool, type(None))
 
 
 class _LogKeeper(logging.Handler):
@@ -509,10 +512,14 @@ class _LogKeeper(logging.Handler):
         if len(self._records) >= MAX_RECORDS_PER_CALL:
             self._dropped += 1
             return
-        fields = dict(record.__dict__)
-        trace = logging.Formatter().formatException(record.exc_info) if record.exc_info else None
-        fields.update(msg=record.getMessage(), args=None, exc_info=None, exc_text=trace, stack_info=None)
-        self._records.append(fields)
+        try:
+            fields = {key: value for key, value in record.__dict__.items() if isinstance(value, _PLAIN)}
+            trace = logging.Formatter().formatException(record.exc_info) if record.exc_info else None
+            fields.update(msg=record.getMessage(), args=None, exc_info=None, exc_text=trace, stack_info=None)
+        except Exception:  # noqa: BLE001 - a malformed log call must not fail the reading
+            self.handleError(record)
+            return
+        self._records.append(fields)  # plain values only: a record must never fail to cross
 
     def take(self) -> list[dict[str, Any]]:
         records, self._records = self._records, []

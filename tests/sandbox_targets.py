@@ -98,3 +98,9 @@ def log_warnings(data: bytes) -> int:
     for i in range(int(data)):
         logging.getLogger("parsers.pdf_reader").warning("damaged object %d", i)
     return 7
+
+
+def log_with_an_object_attached(data: bytes) -> int:
+    """A library may attach any object to its log records (`extra=`); the record must still cross."""
+    logging.getLogger("parsers.docx_reader").warning("odd part", extra={"part": (line for line in data.splitlines())})
+    return 7

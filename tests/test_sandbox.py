@@ -200,6 +200,12 @@ def test_what_the_worker_logs_is_logged_here_and_a_flood_is_cut_short(caplog):
     assert caplog.records[-1].getMessage() == "480 more log lines of this reading were dropped"
 
 
+def test_a_log_record_carrying_an_object_still_crosses(caplog):
+    caplog.set_level(logging.INFO)
+    assert run_sandboxed(targets.log_with_an_object_attached, b"a\nb") == 7
+    assert [r.getMessage() for r in caplog.records] == ["odd part"]
+
+
 def test_reasons_read_as_staff_would_say_them():
     assert timeout_reason(30.0) == "the attachment took longer than 30 s to read"
     assert memory_reason(1_500_000_000) == "reading the attachment needed more than 1.5 GB of memory"
