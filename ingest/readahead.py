@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -97,9 +98,11 @@ class ReadAhead:
             self._ahead.pop(pk).cancel()  # filed, or claimed by another worker: not needed
         if len(self._ahead) > MAX_AHEAD // 2:
             return
-        for pk, raw in _next_stored(engine, max(cursor, self._last), MAX_AHEAD - len(self._ahead)):
+        stored = _next_stored(engine, max(cursor, self._last), MAX_AHEAD - len(self._ahead))
+        for pk, raw in sorted(stored, key=lambda row: not may_need_converting(row[1])):  # stable: else by id
             self._ahead[pk] = self._start(raw)
-            self._last = pk
+        if stored:
+            self._last = stored[-1][0]
 
     def take(self, message_pk: int) -> Future[Read] | None:
         """The reading of this message if it was started, else None (the caller reads it itself)."""
@@ -206,6 +209,24 @@ class ReadAhead:
     def _read(self, mail: ParsedMail, converted: dict[str, bytes]) -> Read:
         read_one = functools.partial(read_converted_first, self._read_one, converted) if converted else self._read_one
         return mail, read_message(mail, self._form, read_one, self._limits)
+
+
+# Signs in a raw message of a .doc/.rtf/.odt attachment: a MIME type or file name saying so, or
+# a base64 line that starts an OLE2 (.doc) or RTF file. A hint for the order of reading only: a
+# miss is read in turn, a false alarm costs nothing. (Short words alone would match by chance
+# inside the base64 of any attachment.)
+_LEGACY_HINTS = re.compile(
+    rb"(?im:^content-type:[ \t]*(?:application/(?:msword|rtf|vnd\.oasis\.opendocument\.text)|text/rtf))"
+    rb"|(?i:name\*?=[ \t]*\"?[^\"\r\n]*\.(?:doc|rtf|odt)\"?[ \t]*(?:;|\r?$))"
+    rb"|(?m:^(?:0M8R4KGxGuE|e1xydGY))",
+    re.MULTILINE,
+)
+
+
+def may_need_converting(raw: bytes) -> bool:
+    """Whether the message may carry a file LibreOffice must convert, read first so that the files of
+    a whole backlog are asked for together, at its start, and share one LibreOffice start."""
+    return _LEGACY_HINTS.search(raw) is not None
 
 
 def _next_stored(engine: Engine, after: int, room: int) -> list[tuple[int, bytes]]:

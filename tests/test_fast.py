@@ -29,7 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from ingest import failpoints
-from ingest.readahead import _BatchConverter
+from ingest.readahead import _BatchConverter, may_need_converting
 from parsers.attachments import AttachmentJob
 from parsers.convert import convert_many, soffice_available
 from parsers.formdef import DEFAULT_FORM_PATH, load_form
@@ -282,3 +282,21 @@ def test_acknowledgements_go_out_while_later_messages_are_still_being_filed(tmp_
     assert len(sent_while_filing) == count
     assert sent_while_filing[-2] > 0, f"nothing was sent before the last message was filed: {sent_while_filing}"
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == count, "each acknowledged once"
+
+
+def test_messages_that_may_need_converting_are_told_apart_for_reading_first(legacy):
+    """A hint for reading order only (a miss costs a LibreOffice start, not a reading), so that a
+    backlog's .doc/.rtf/.odt files are asked for together: by type, by file name, or by content."""
+    for kind, mime in LEGACY_TYPES.items():
+        assert may_need_converting(build_message(attachments=[(f"Response form.{kind}", mime, legacy[kind])]))
+        assert may_need_converting(build_message(attachments=[(f"form.{kind}", "application/octet-stream", b"x")]))
+    for kind in ("doc", "rtf"):  # only the bytes say it: no telling name, a generic type
+        assert may_need_converting(build_message(attachments=[("response", "application/octet-stream", legacy[kind])]))
+    assert not may_need_converting(
+        build_message(
+            attachments=[("Response form.docx", DOCX_TYPE, build_docx(FORM, sample_reading(FORM, 3), "x_cell"))]
+        )
+    )
+    assert not may_need_converting(
+        response_mail(body=BODY_RESPONSE + "\nI attach nothing: my reply is in this e-mail (not a .doc).\n")
+    )
