@@ -421,11 +421,7 @@ def _sending_meanwhile(
 
 
 def _send_step(
-    config: Config,
-    engine: Engine,
-    source: MailSource | None,
-    result: CycleResult,
-    guard: CycleGuard,
+    config: Config, engine: Engine, source: MailSource | None, result: CycleResult, guard: CycleGuard
 ) -> None:
     """Send what is left after filing (`_sending_meanwhile` sent the rest) and report the whole."""
     s = config.settings

@@ -206,7 +206,7 @@ class ReadAhead:
             return
         future.add_done_callback(then)
 
-    def _read(self, mail: ParsedMail, converted: dict[str, bytes]) -> Read:
+    def _read(self, mail: ParsedMail, converted: Converted) -> Read:
         read_one = functools.partial(read_converted_first, self._read_one, converted) if converted else self._read_one
         return mail, read_message(mail, self._form, read_one, self._limits)
 

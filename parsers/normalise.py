@@ -72,7 +72,7 @@ def names_any(folded_text: str, phrases: tuple[str, ...]) -> bool:
     """Whether an already folded text uses one of `phrases` as whole words ("as a parent", not "grandparent").
 
     A phrase's regex is searched (and compiled, once per process) only when all its words occur in
-    the text: each attachment is read in a fresh child, where compiling every phrase list's regexes
+    the text: a fresh sandbox worker would otherwise compile every phrase list's regexes, which
     cost more than the whole walk. The test is exact: a regex match contains each word literally.
     """
     return any(

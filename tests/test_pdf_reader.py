@@ -327,16 +327,22 @@ def test_looping_pdf_builder_makes_a_one_page_pdf():
     assert len(PdfReader(io.BytesIO(data)).pages) == 1
 
 
-def _one_row_table(value: str, *, clip: bool) -> bytes:
-    """A printed "E-mail | value" row whose value is as long as the cell, clipped at its edge or not."""
-    out = io.BytesIO()
-    canvas = Canvas(out)
+def _ruled_two_cell_row(canvas: Canvas) -> tuple[int, int, int, int, int]:
+    """Rule one table row of two cells on the page; its (left, mid, right, top, bottom), Helvetica 10 set."""
     left, mid, right, top, bottom = 72, 200, 360, 700, 680
     for x in (left, mid, right):
         canvas.line(x, bottom, x, top)
     for y in (bottom, top):
         canvas.line(left, y, right, y)
     canvas.setFont("Helvetica", 10)
+    return left, mid, right, top, bottom
+
+
+def _one_row_table(value: str, *, clip: bool) -> bytes:
+    """A printed "E-mail | value" row whose value is as long as the cell, clipped at its edge or not."""
+    out = io.BytesIO()
+    canvas = Canvas(out)
+    left, mid, right, top, bottom = _ruled_two_cell_row(canvas)
     canvas.drawString(left + 5, bottom + 6, "E-mail")
     if clip:
         path = canvas.beginPath()
@@ -383,12 +389,7 @@ def test_a_character_centred_on_a_shared_cell_border_is_read_in_both_cells():
     astride the line between two cells is read in each of them, not dropped or given to one."""
     out = io.BytesIO()
     canvas = Canvas(out)
-    left, mid, right, top, bottom = 72, 200, 360, 700, 680
-    for x in (left, mid, right):
-        canvas.line(x, bottom, x, top)
-    for y in (bottom, top):
-        canvas.line(left, y, right, y)
-    canvas.setFont("Helvetica", 10)
+    left, mid, right, top, bottom = _ruled_two_cell_row(canvas)
     canvas.drawString(left + 5, bottom + 6, "Agree")
     canvas.drawString(mid + 40, bottom + 6, "Disagree")
     canvas.setFont("Courier", 10)  # every letter 6 points wide: drawn at mid - 3, its centre is on the line
