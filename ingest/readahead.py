@@ -8,15 +8,18 @@ Filing (ingest/filing.py) stays one transaction per message, in id order, each m
 (FOR UPDATE SKIP LOCKED) before anything is written. Reading a message is pure: its bytes in, a
 `ParsedMail` and a `MessageReading` out. So the messages after the one being filed are read
 meanwhile by a pool of `workers` threads, each of which only waits on a sandboxed child process
-(parsers/sandbox.py: a fresh child per call, with the same time and memory limits as before; a
-child that dies or runs over is killed, the next call gets a new one, and only its attachment
-goes to review). When filing reaches a message, its reading is usually done. A message another
-worker claimed meanwhile is skipped by the claim as before; its reading is simply thrown away.
+(parsers/sandbox.py: a warm worker process, every call with its own time and memory limits; a
+worker that dies or runs over is killed and replaced, and only that message is read again part
+by part). The pool takes the message filing needs soonest (the lowest id) first, so
+filing goes on while the backlog is read. When filing reaches a message, its reading is usually
+done. A message another worker claimed meanwhile is skipped by the claim as before; its reading
+is simply thrown away.
 
 LibreOffice costs ~2 s to start and ~0.1 s to convert a form, so the .doc/.rtf/.odt files of the
-messages read ahead are converted together: one converter thread takes every file asked for
-while the previous batch ran (a group commit), converts them with one soffice start in a sandboxed
-child, and the readers then read the docx it made. A file the batch could not convert (or every
+messages read ahead are converted together: messages whose headers hint at such a file are read
+first, one converter thread takes every file asked for while the previous batch ran (a group
+commit), converts them with one soffice start in a sandboxed child, and the readers then read the
+docx it made, before the rest of the backlog. A file the batch could not convert (or every
 file, when soffice crashed or hung) is converted alone as before, which gives its reason.
 
 What is read ahead is bounded by messages and by bytes, so memory does not grow with the backlog.
@@ -31,12 +34,14 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from ingest.priority_pool import PriorityPool
 from parsers.formdef import FormDefinition
 from parsers.mail import ParsedMail
 from parsers.message import Limits, MessageReading, ReadOne, files_to_convert, read_message
@@ -62,6 +67,15 @@ GATHER_SECONDS = 2.0  # a batch waits this long at most for messages still being
 GATHER_POLL_SECONDS = 0.05
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One message being read ahead: its id (its place in the pool's queue), bytes and reading."""
+
+    pk: int
+    raw: bytes
+    result: Future[Read]
+
+
 class ReadAhead:
     """Read the stored messages after a cursor concurrently; hand each reading over once."""
 
@@ -79,8 +93,10 @@ class ReadAhead:
         self._form, self._limits = form, limits
         self._read_whole = read_whole
         self._read_mail, self._read_one = read_mail, read_one
-        self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="reader")
-        self._parsing = 0  # messages read ahead and not yet taken apart
+        self._pool = PriorityPool(workers, name="reader")
+        # Messages that may ask for conversions and have not been taken apart yet: those the hint
+        # picked (read first) and those being read part by part. A batch waits for these only.
+        self._parsing = 0
         self._parsing_lock = threading.Lock()
         self._converter = _BatchConverter(convert, self._all_parsed) if convert is not None else None
         self._ahead: dict[int, Future[Read]] = {}
@@ -99,8 +115,8 @@ class ReadAhead:
         if len(self._ahead) > MAX_AHEAD // 2:
             return
         stored = _next_stored(engine, max(cursor, self._last), MAX_AHEAD - len(self._ahead))
-        for pk, raw in sorted(stored, key=lambda row: not may_need_converting(row[1])):  # stable: else by id
-            self._ahead[pk] = self._start(raw)
+        for pk, raw in stored:
+            self._ahead[pk] = self._start(pk, raw, may_need_converting(raw))
         if stored:
             self._last = stored[-1][0]
 
@@ -113,68 +129,69 @@ class ReadAhead:
         for future in self._ahead.values():
             future.cancel()
         self._ahead.clear()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown()
         if self._converter is not None:
             self._converter.close()
 
     def _all_parsed(self) -> bool:
         return self._parsing == 0
 
-    def _start(self, raw: bytes) -> Future[Read]:
-        result: Future[Read] = Future()
-        with self._parsing_lock:
-            self._parsing += 1
+    def _start(self, pk: int, raw: bytes, hinted: bool) -> Future[Read]:
+        job = _Job(pk, raw, Future())
+        if hinted:
+            with self._parsing_lock:
+                self._parsing += 1
         asked = None if self._converter is not None else {}  # no LibreOffice: nothing to ask for
-        whole = self._pool.submit(self._read_whole, raw, asked)
-        whole.add_done_callback(functools.partial(self._read_whole_done, result, raw, True))
-        return result
+        then = functools.partial(self._read_whole_done, job, hinted)
+        self._submit(job, then, self._read_whole, raw, asked, first=hinted)
+        return job.result
 
-    def _read_whole_done(self, result: Future[Read], raw: bytes, first: bool, whole: Future[WholeResult]) -> None:
+    def _read_whole_done(self, job: _Job, counted: bool, whole: Future[WholeResult]) -> None:
         """The whole call ended: hand its reading over, convert first, or read the message part by part.
 
+        `counted`: this call was one a batch waits for (see `_parsing`).
         A callback: whatever goes wrong here settles the result, so filing never waits for ever.
         """
-        if first:
+        if counted:
             with self._parsing_lock:
                 self._parsing -= 1
         try:
             if whole.cancelled():
-                result.cancel()
+                job.result.cancel()
                 return
             err = whole.exception()
             if isinstance(err, ParseLimitError):
                 log.info("a message was too much to read whole (%s); reading it part by part", err.reason)
-                self._read_part_by_part(result, raw)
+                self._read_part_by_part(job)
                 return
             if err is not None:
-                _settle(result, exception=err)
+                _settle(job.result, exception=err)
                 return
             outcome = whole.result()
             if isinstance(outcome, ReadPartByPart):
-                self._read_part_by_part(result, raw)
+                self._read_part_by_part(job)
             elif isinstance(outcome, ConvertFirst):
                 if self._converter is None:  # never: `_start` asks for files only when it can convert
                     raise RuntimeError("a message asked for conversions, but LibreOffice is not available")
                 converted = self._converter.request(outcome.files)
-                again = functools.partial(self._read_whole_done, result, raw, False)
+                again = functools.partial(self._read_whole_done, job, False)
                 converted.add_done_callback(
-                    lambda done: self._submit(result, again, self._read_whole, raw, done.result())
+                    lambda done: self._submit(job, again, self._read_whole, job.raw, done.result())
                 )
             else:
-                _settle(result, value=outcome)
+                _settle(job.result, value=outcome)
         except BaseException as err:  # noqa: BLE001 - handed to the filing step, which decides
-            _settle(result, exception=err)
+            _settle(job.result, exception=err)
 
-    def _read_part_by_part(self, result: Future[Read], raw: bytes) -> None:
+    def _read_part_by_part(self, job: _Job) -> None:
         """Take the message apart in one call, then read each attachment in its own."""
-        if result.cancelled():
+        if job.result.cancelled():
             return
         with self._parsing_lock:
             self._parsing += 1
-        parsed = self._pool.submit(self._read_mail, raw)
-        parsed.add_done_callback(functools.partial(self._parsed, result))
+        self._submit(job, functools.partial(self._parsed, job), self._read_mail, job.raw)
 
-    def _parsed(self, result: Future[Read], parsed: Future[ParsedMail]) -> None:
+    def _parsed(self, job: _Job, parsed: Future[ParsedMail]) -> None:
         """A message was taken apart: convert its legacy files with others, then read it.
 
         A callback: whatever goes wrong here settles the result, so filing never waits for ever.
@@ -182,27 +199,33 @@ class ReadAhead:
         with self._parsing_lock:
             self._parsing -= 1
         try:
-            if not _forward_failure(parsed, result):
+            if not _forward_failure(parsed, job.result):
                 return
             mail = parsed.result()
             files = files_to_convert(mail, self._limits) if self._converter is not None else []
-            then = functools.partial(_copy, result)
+            then = functools.partial(_copy, job.result)
             if not files or self._converter is None:
-                self._submit(result, then, self._read, mail, {})
+                self._submit(job, then, self._read, mail, {})
                 return
             converted = self._converter.request(files)
-            converted.add_done_callback(lambda done: self._submit(result, then, self._read, mail, done.result()))
+            converted.add_done_callback(lambda done: self._submit(job, then, self._read, mail, done.result()))
         except BaseException as err:  # noqa: BLE001 - handed to the filing step, which decides
-            _settle(result, exception=err)
+            _settle(job.result, exception=err)
 
-    def _submit(self, result: Future[Read], then: Callable[[Future], None], step: Callable, *args: object) -> None:
-        """Run `step(*args)` on the pool, then `then` with its future (unless the reading was dropped)."""
-        if result.cancelled():
+    def _submit(
+        self, job: _Job, then: Callable[[Future], None], step: Callable, *args: object, first: bool = False
+    ) -> None:
+        """Run `step(*args)` on the pool, then `then` with its future (unless the reading was dropped).
+
+        The pool takes the message filing needs soonest (lowest id) first; `first` puts the whole
+        readings of the messages that may need converting before all, so their files are known early.
+        """
+        if job.result.cancelled():
             return
         try:
-            future = self._pool.submit(step, *args)
+            future = self._pool.submit((0 if first else 1, job.pk), step, *args)
         except BaseException as err:  # noqa: BLE001 - e.g. the pool was shut down: the filing step has stopped
-            _settle(result, exception=err)
+            _settle(job.result, exception=err)
             return
         future.add_done_callback(then)
 
@@ -326,8 +349,9 @@ class _BatchConverter:
                 self._changed.wait()
             if not self._waiting:
                 return None
-            # Gather what the messages being taken apart will ask for too, for a moment at most:
-            # a LibreOffice start saved is worth ~2 s.
+            # Gather what the messages being taken apart that may need converting will ask for too,
+            # for a moment at most: a LibreOffice start saved is worth ~2 s. Only those: waiting
+            # for a whole backlog's readings would hold up every message filed after a .doc.
             deadline = time.monotonic() + GATHER_SECONDS
             while not self._closed and not self._all_parsed() and time.monotonic() < deadline:
                 self._changed.wait(GATHER_POLL_SECONDS)

@@ -27,9 +27,10 @@ from builders.pdf_forms import build_looping_pdf
 from intake_env import BODY_RESPONSE, Instance, export, response_mail, run_intake
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from ingest import failpoints
-from ingest.readahead import _BatchConverter, may_need_converting
+from ingest.readahead import ReadAhead, _BatchConverter, may_need_converting
 from parsers.attachments import AttachmentJob
 from parsers.convert import convert_many, soffice_available
 from parsers.formdef import DEFAULT_FORM_PATH, load_form
@@ -37,6 +38,8 @@ from parsers.message import Limits
 from parsers.model import Reading
 from parsers.sandbox import SandboxCrashed
 from parsers.whole import ConvertFirst, read_converted_first, read_whole
+from store.db import make_engine, upgrade
+from store.models import Message
 
 FORM = load_form(DEFAULT_FORM_PATH)
 LEGACY_TYPES = {"doc": "application/msword", "rtf": "application/rtf", "odt": "application/vnd.oasis.opendocument.text"}
@@ -195,6 +198,44 @@ def test_a_conversion_batch_that_fails_answers_every_request_with_nothing():
         assert [f.result(timeout=10) for f in futures] == [{}, {}]
     finally:
         converter.close()
+
+
+def test_a_message_whose_file_was_converted_is_read_again_before_the_rest_of_the_backlog(tmp_path: Path):
+    """Filing waits for messages in arrival order: a .doc's second reading must not queue behind the
+    whole backlog (with a first-in, first-out pool it came last, and filing stood still till then)."""
+    url = f"sqlite:///{tmp_path / 'intake.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    legacy = build_message(attachments=[("form.doc", "application/msword", b"the doc")])
+    backlog = [legacy] + [build_message(body=f"Answer {i}") for i in range(40)]
+    with Session(engine) as session:
+        for i, raw in enumerate(backlog):
+            session.add(Message(source_key=f"k{i}", content_hash=f"h{i}", raw=raw, size=len(raw)))
+        session.commit()
+    calls: list[str] = []
+
+    def read_whole(raw: bytes, converted: dict[str, bytes] | None) -> object:
+        if raw == legacy:
+            calls.append("the .doc message, asking" if converted is None else "the .doc message, converted")
+            return ConvertFirst([("doc", b"the doc")]) if converted is None else "its reading"
+        time.sleep(0.005)
+        calls.append("another message")
+        return "a reading"
+
+    def unused(*_args: object) -> object:
+        raise AssertionError("every message is read whole")
+
+    ahead = ReadAhead(
+        form=FORM, limits=Limits(), read_whole=read_whole, read_mail=unused, read_one=unused,  # type: ignore[arg-type]
+        convert=lambda files: {}, workers=1,
+    )  # fmt: skip
+    with ahead:
+        ahead.fill(engine, 0)
+        first = ahead.take(1)
+        assert first is not None and first.result(timeout=30) == "its reading"
+        place = calls.index("the .doc message, converted")
+    assert calls[0] == "the .doc message, asking", "a message that may need converting is read first"
+    assert place < 10, f"the converted message waited behind {place - 1} others"
 
 
 CAMPAIGN_TEXT = """Here are my answers.
