@@ -100,7 +100,7 @@ def _new_mail_only(statement: str) -> bool:
     """Restricted to rows named by id, or to acknowledgements waiting to be sent: never the history."""
     if "messages.raw" in statement.split(" FROM ", 1)[0]:
         return bool(re.search(r"WHERE messages\.id (= \?|IN \()", statement))
-    return bool(re.search(r"WHERE acknowledgements\.(id = \?|status = \?)", statement))
+    return bool(re.search(r"WHERE acknowledgements\.(id = \?|id IN \(|status = \?)", statement))
 
 
 def test_convert_many_converts_the_good_files_and_leaves_the_bad_to_be_converted_alone(legacy):
