@@ -229,7 +229,8 @@ class ImapSource:
         self._socket: socket.socket | None = None  # known from the moment it connects
         self._aborted = False
         self._failure: IntakeError | None = None  # once the server failed, the source stays down
-        self._selected: tuple[str, int] | None = None  # (server folder name, uidvalidity)
+        # (server folder name, uidvalidity, read-only): the folder selected now, to select it once
+        self._selected: tuple[str, int, bool] | None = None
         self._known_folders: set[str] = set()
         self._prefix, self._separator = "", "/"
 
@@ -366,6 +367,7 @@ class ImapSource:
             return None
         name = server_folder_name(self.folder, self._prefix, self._separator)
         self._guarded("selecting the folder to watch", lambda c: c.select_folder(name, readonly=True))
+        self._selected = None  # not one `_select` may reuse
         return client
 
     # -- folders
@@ -386,10 +388,10 @@ class ImapSource:
     def _select(self, client: IMAPClient) -> tuple[str, int]:
         """Select the source folder read-write and return its name and UIDVALIDITY."""
         name = server_folder_name(self.folder, self._prefix, self._separator)
-        if self._selected is None or self._selected[0] != name:
+        if self._selected is None or self._selected[0] != name or self._selected[2]:
             status = client.select_folder(name)
-            self._selected = (name, int(status[b"UIDVALIDITY"]))
-        return self._selected
+            self._selected = (name, int(status[b"UIDVALIDITY"]), False)
+        return self._selected[0], self._selected[1]
 
     # -- MailSource
 
@@ -468,8 +470,9 @@ class ImapSource:
         def _append(client: IMAPClient) -> None:
             name = server_folder_name(folder, self._prefix, self._separator)
             self._ensure_folder(client, name)
-            client.select_folder(name, readonly=True)
-            self._selected = None
+            if self._selected is None or self._selected[0] != name or not self._selected[2]:
+                status = client.select_folder(name, readonly=True)
+                self._selected = (name, int(status[b"UIDVALIDITY"]), True)
             if not client.search(["HEADER", "Message-ID", message_id]):
                 client.append(name, raw, flags=[b"\\Seen"])
 
