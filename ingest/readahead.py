@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -234,22 +233,23 @@ class ReadAhead:
         return mail, read_message(mail, self._form, read_one, self._limits)
 
 
-# Signs in a raw message of a .doc/.rtf/.odt attachment: a MIME type or file name saying so, or
+# Signs in a raw message of a .doc/.rtf/.odt attachment: a MIME type or a file name saying so, or
 # a base64 line that starts an OLE2 (.doc) or RTF file. A hint for the order of reading only: a
-# miss is read in turn, a false alarm costs nothing. (Short words alone would match by chance
-# inside the base64 of any attachment.)
-_LEGACY_HINTS = re.compile(
-    rb"(?im:^content-type:[ \t]*(?:application/(?:msword|rtf|vnd\.oasis\.opendocument\.text)|text/rtf))"
-    rb"|(?i:name\*?=[ \t]*\"?[^\"\r\n]*\.(?:doc|rtf|odt)\"?[ \t]*(?:;|\r?$))"
-    rb"|(?m:^(?:0M8R4KGxGuE|e1xydGY))",
-    re.MULTILINE,
-)
+# miss is read in turn, a false alarm costs nothing. Plain substring tests (a regular expression
+# over every byte of the message cost 1.3 ms a message on the filing thread); base64 has no '.',
+# so a name's ending is never found inside an attachment's bytes.
+_LEGACY_TYPES = (b"application/msword", b"application/rtf", b"application/vnd.oasis.opendocument.text", b"text/rtf")
+_LEGACY_NAME_ENDS = tuple(f".{kind}{end}".encode() for kind in ("doc", "rtf", "odt") for end in ('"', ";", "\r", "\n"))
+_LEGACY_BASE64_STARTS = (b"\n0M8R4KGxGuE", b"\ne1xydGY")  # "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "{\\rtf"
 
 
 def may_need_converting(raw: bytes) -> bool:
     """Whether the message may carry a file LibreOffice must convert, read first so that the files of
     a whole backlog are asked for together, at its start, and share one LibreOffice start."""
-    return _LEGACY_HINTS.search(raw) is not None
+    if any(start in raw for start in _LEGACY_BASE64_STARTS):
+        return True
+    lowered = raw.lower()
+    return any(sign in lowered for sign in (*_LEGACY_TYPES, *_LEGACY_NAME_ENDS))
 
 
 def _next_stored(engine: Engine, after: int, room: int) -> list[tuple[int, bytes]]:
