@@ -27,7 +27,6 @@ from sqlmodel import Session, col, select
 
 from ingest.ack_compose import compose_acknowledgement
 from ingest.ack_policy import choose_address, policy_allows, suppression_reason, within_caps
-from ingest.delivery import wire_bytes
 from ingest.errors import is_system_fault
 from ingest.failpoints import failpoint
 from parsers.formdef import FormDefinition
@@ -460,8 +459,8 @@ def _decide_acknowledgement(
         message_pk=msg.id or 0,
         status=AckStatus.PENDING,
         to_address=to_address,
-        rfc_message_id=str(reply["Message-ID"]),
-        raw=wire_bytes(reply),
+        rfc_message_id=reply.message_id,
+        raw=reply.raw,
         next_attempt_at=utcnow(),
     )
 

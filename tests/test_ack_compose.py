@@ -6,12 +6,14 @@ import email
 import email.policy
 import re
 from datetime import UTC, datetime
+from email.header import decode_header, make_header
 from email.message import EmailMessage
+from email.utils import parseaddr
 from pathlib import Path
 
 import pytest
 
-from ingest.ack_compose import compose_acknowledgement, reply_subject, safe_text, valid_message_id
+from ingest.ack_compose import Reply, compose_acknowledgement, reply_subject, safe_text, valid_message_id
 from ingest.errors import ConfigError, MessageError
 
 US = "childrentrusts.consultation@dcsf.gsi.gov.uk"
@@ -28,7 +30,7 @@ def original(subject: str = "Children's Trusts consultation response", message_i
     return email.message_from_bytes(raw.encode(), policy=email.policy.default)
 
 
-def acknowledge(orig: EmailMessage | None = None, **overrides: object) -> EmailMessage:
+def acknowledge(orig: EmailMessage | None = None, **overrides: object) -> Reply:
     """compose_acknowledgement with sensible arguments, any of which a test may override."""
     arguments: dict[str, object] = {
         "original": orig if orig is not None else original(),
@@ -51,10 +53,9 @@ def acknowledge(orig: EmailMessage | None = None, **overrides: object) -> EmailM
     return compose_acknowledgement(**arguments)
 
 
-def wire(msg: EmailMessage) -> tuple[bytes, EmailMessage]:
+def wire(reply: Reply) -> tuple[bytes, EmailMessage]:
     """The bytes that would be sent, and what a receiver parses from them."""
-    raw = msg.as_bytes()
-    return raw, email.message_from_bytes(raw, policy=email.policy.default)
+    return reply.raw, email.message_from_bytes(reply.raw, policy=email.policy.default)
 
 
 def text_part(msg: EmailMessage) -> str:
@@ -98,8 +99,8 @@ def test_subject_is_not_re_re() -> None:
 
 
 def test_configured_subject() -> None:
-    msg = acknowledge(subject_template="Your response {{ reference_list }} has been received")
-    assert msg["Subject"] == "Your response CT08-000123 has been received"
+    _, sent = wire(acknowledge(subject_template="Your response {{ reference_list }} has been received"))
+    assert sent["Subject"] == "Your response CT08-000123 has been received"
 
 
 def test_broken_subject_template_is_a_config_error() -> None:
@@ -237,13 +238,45 @@ def test_no_reference_is_a_programming_error() -> None:
 
 def test_an_attachment_that_could_not_be_opened_is_asked_for_again() -> None:
     """Not "we read answers to 0 of the 8 questions": the respondent learns what to send instead."""
-    text = text_part(acknowledge(questions_answered=0, unopened=["Response form.docx"]))
+    text = text_part(wire(acknowledge(questions_answered=0, unopened=["Response form.docx"]))[1])
     assert 'We could not open the file "Response form.docx"' in text
     assert "as a Word document, as a PDF, or with your answers written in the body of an e-mail" in text
     assert "We read answers to" not in text
 
 
 def test_a_response_with_no_answers_read_is_not_counted_as_none() -> None:
-    text = text_part(acknowledge(questions_answered=0))
+    text = text_part(wire(acknowledge(questions_answered=0))[1])
     assert "We did not find answers to the form's questions in your message" in text
     assert "0 of the 8" not in text
+
+
+TRICKY_NAMES = [
+    "Smith, Jane",
+    'Jane "JJ" Smith',
+    "O'Brien \\ Sons",
+    "Zoë Ångström-Łukasiewicz",
+    "张伟",
+    "Ms " + "Very Long Name " * 12,
+    "Ñandú " * 30,
+    "😀 Emoji Person",
+]
+
+
+@pytest.mark.parametrize("name", TRICKY_NAMES)
+def test_any_name_and_subject_arrive_as_written_without_defects(name: str) -> None:
+    """The headers are folded and encoded here (compat32 writes what it is given): whatever the
+    script or length, a receiver reads back exactly the safe text, with no defect noted."""
+    subject = f"Réponse: {name}"
+    raw, sent = wire(acknowledge(original(subject=subject), to_name=name))
+    header_block = raw.split(b"\r\n\r\n", 1)[0]
+    assert header_block.isascii()
+    assert all(len(line) <= 78 for line in header_block.split(b"\r\n") if not line.lstrip().startswith(b"<"))
+    # An RFC 2047 decoder (CPython's address parser adds a space between encoded words; so did
+    # the acknowledgements made with EmailMessage, which encoded names the same way)
+    as_sent = email.message_from_bytes(raw)  # compat32: header values as written
+    to = str(make_header(decode_header("".join(as_sent["To"].split("\r\n")))))
+    assert parseaddr(to) == (safe_text(name), "jane.smith@example.org")
+    assert sent["Subject"] == reply_subject(safe_text(subject), None, ["CT08-000123"])
+    for header in ("From", "To", "Subject", "In-Reply-To", "References"):
+        assert not sent[header].defects, (header, sent[header].defects)
+    assert not sent.defects and not any(part.defects for part in sent.walk())

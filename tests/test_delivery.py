@@ -157,14 +157,14 @@ def test_composed_acknowledgement_arrives_intact(plain_smtp: Controller, recorde
         confidential=False, contact="the Consultation Unit", loop_header="X-Consultation-Intake",
         message_id_domain="intake.example.net", subject_template=None, templates_dir=None,
     )  # fmt: skip
-    stored_and_read_back = BytesParser(policy=email.policy.SMTP).parsebytes(ack.as_bytes())
-    for message in (ack, stored_and_read_back):
-        plain(plain_smtp).send(wire_bytes(message), US, [RESPONDENT])
+    stored_and_read_back = BytesParser(policy=email.policy.SMTP).parsebytes(ack.raw)
+    for raw in (ack.raw, wire_bytes(stored_and_read_back)):
+        plain(plain_smtp).send(raw, US, [RESPONDENT])
     for envelope in recorder.accepted:
         assert f"In-Reply-To: {long_id}\r\n".encode() in envelope.original_content
         received = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert received["References"] == long_id
-        assert received["Message-ID"] == ack["Message-ID"]
+        assert received["Message-ID"] == ack.message_id
         assert "CT08-000123" in received.get_body(("plain",)).get_content()
 
 
