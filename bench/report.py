@@ -168,7 +168,7 @@ def flush(session: Session, messages: list, responses: list, acks: list) -> None
 def measure(url: str, what: str) -> dict:
     """Run one report in this process; seconds and peak RSS (MiB)."""
     from store.campaigns import find_campaigns
-    from store.export import iter_responses
+    from store.figures import campaign_records
     from store.report_html import render_report
     from store.summary import render_text, summarise
 
@@ -183,7 +183,7 @@ def measure(url: str, what: str) -> dict:
         elif what == "html":
             size = len(render_report(session, form, now=NOW))
         else:
-            size = len(find_campaigns(iter_responses(session, form)))
+            size = len(find_campaigns(campaign_records(session, form)))
         seconds = time.perf_counter() - start
     return {"seconds": seconds, "peak_mb": own_peak_rss_mb(), "base_mb": base, "size": size}
 

@@ -1,7 +1,8 @@
 """The export contract (EXPORT.md): responses and messages as JSON-ready dicts, in arrival order.
 
-Every other view (CSV, XLSX, the report) is built from these same dicts, so their figures cannot
-drift from the JSONL export.
+The CSV and XLSX rows are built from these same dicts, so they cannot drift from the JSONL export.
+The report's figures are SQL aggregates (store/figures.py) that agree with these records, as
+tests/test_figures.py proves figure by figure; its lists of what needs a person are these records.
 """
 
 from __future__ import annotations
