@@ -213,6 +213,7 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_export(config: Config, args: argparse.Namespace) -> int:
     from store.export import iter_messages, iter_responses
+    from store.figures import answer_counts
     from store.tabular import write_xlsx
 
     if args.format != "jsonl" and args.messages:
@@ -229,7 +230,8 @@ def cmd_export(config: Config, args: argparse.Namespace) -> int:
     with Session(engine) as session:
         records = iter_messages(session, **view) if args.messages else iter_responses(session, config.form, **view)
         if args.format == "xlsx":
-            n = write_xlsx(records, config.form, args.output)
+            answers = answer_counts(session, published=args.exclude_confidential)
+            n = write_xlsx(records, config.form, args.output, answers)
         elif args.output:
             with open(args.output, "w", encoding="utf-8", newline="") as out:
                 n = _write_text(records, args.format, config, out)

@@ -1,8 +1,15 @@
 """Campaign responses: groups of responses whose words are identical or nearly so.
 
 Organised campaigns send the same text from many people. Each stays a response (it is counted in
-every figure); this only tells staff that, say, 40 of them share one text. Pure functions over the
-export records, so the grouping is the same in every view.
+every figure); this only tells staff that, say, 40 of them share one text. Pure functions over
+records holding a response's reference, comments and letter text (the export records, or the
+same few columns streamed by `store.figures.campaign_records`), so the grouping is the same in
+every view.
+
+Unlike the report's figures, which the database counts, this part is inherently proportional to the
+responses with text: every text is read, normalised and indexed, and the texts of 200 characters
+or more are all held in memory while they are compared. Comparing is worse than proportional where
+texts share many words (bench/report.py, 10,000 synthetic responses: see bench/README.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The export contract (EXPORT.md): responses and messages as JSON-ready dicts, in arrival order.
 
-Every other view (CSV, XLSX, the report) is built from these same dicts, so their figures cannot
-drift from the JSONL export.
+The CSV and XLSX rows are built from these same dicts, so they cannot drift from the JSONL export.
+The report's figures are SQL aggregates (store/figures.py) that agree with these records, as
+tests/test_figures.py proves figure by figure; its lists of what needs a person are these records.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
@@ -38,14 +40,13 @@ def _iso(when: dt.datetime | None) -> str | None:
     return when.isoformat()
 
 
+def record_answers(answers: dict[str, Any], form: FormDefinition) -> dict[str, dict[str, Any]]:
+    """The answers of a record: each question of the form, in its order, with a choice and a comment."""
+    given = {q.id: answers.get(q.id) or {} for q in form.questions}
+    return {qid: {"choice": a.get("choice"), "comment": a.get("comment") or ""} for qid, a in given.items()}
+
+
 def response_record(resp: Response, msg: Message, form: FormDefinition) -> dict[str, Any]:
-    answers = {
-        q.id: {
-            "choice": (resp.answers.get(q.id) or {}).get("choice"),
-            "comment": (resp.answers.get(q.id) or {}).get("comment") or "",
-        }
-        for q in form.questions
-    }
     return {
         "reference": resp.reference,
         "message_id": msg.message_id,
@@ -67,7 +68,7 @@ def response_record(resp: Response, msg: Message, form: FormDefinition) -> dict[
         "confidential_reason": resp.confidential_reason,
         "acknowledge": resp.acknowledge,
         "contact_again": resp.contact_again,
-        "answers": answers,
+        "answers": record_answers(resp.answers, form),
         "text": resp.text,
     }
 
@@ -92,9 +93,15 @@ def message_record(msg: Message, references: list[str], ack: AckFacts | Acknowle
 
 
 def iter_responses(
-    session: Session, form: FormDefinition, *, exclude_confidential: bool = False, personal: bool = True
+    session: Session,
+    form: FormDefinition,
+    *,
+    exclude_confidential: bool = False,
+    personal: bool = True,
+    status: str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Response records in arrival order; `personal=False` gives the published view (store/published.py).
+    """Response records in arrival order; `personal=False` gives the published view (store/published.py);
+    `status` only those with that status.
 
     Rows are streamed in chunks and the raw message is never loaded: memory stays flat however
     much mail is stored.
@@ -102,6 +109,7 @@ def iter_responses(
     query = (
         select(Response, Message)
         .join(Message, col(Message.id) == Response.message_pk)
+        .where(*([col(Response.status) == status] if status else []))
         .options(defer(Message.raw))  # type: ignore[arg-type]
         .order_by(col(Message.id), col(Response.seq))
         .execution_options(yield_per=STREAM_ROWS)
@@ -114,27 +122,30 @@ def iter_responses(
 
 
 def iter_messages(
-    session: Session, *, exclude_confidential: bool = False, personal: bool = True
+    session: Session, *, exclude_confidential: bool = False, personal: bool = True, disposition: str | None = None
 ) -> Iterator[dict[str, Any]]:
     """Message records by id; `exclude_confidential` leaves out those that brought only confidential
-    responses, `personal=False` gives the published view (store/published.py)."""
+    responses, `personal=False` gives the published view (store/published.py), `disposition` only
+    those with that disposition (and only their responses and acknowledgements are read)."""
+    only = [col(Message.disposition) == disposition] if disposition else []
+    rows = select(Response.message_pk, Response.reference, Response.confidential)
+    acks_of = select(Acknowledgement.message_pk, Acknowledgement.status, Acknowledgement.reason)
+    if only:
+        own, repeated = select(Message.id).where(*only), select(Message.duplicate_of).where(*only)
+        rows = rows.where(sa.or_(col(Response.message_pk).in_(own), col(Response.message_pk).in_(repeated)))
+        acks_of = acks_of.where(col(Acknowledgement.message_pk).in_(own))
     refs: dict[int, list[str]] = {}
     confidential: set[str] = set()
-    rows = select(Response.message_pk, Response.reference, Response.confidential).order_by(
-        col(Response.message_pk), col(Response.seq)
-    )
-    for message_pk, reference, is_confidential in session.exec(rows):
+    for message_pk, reference, is_confidential in session.exec(
+        rows.order_by(col(Response.message_pk), col(Response.seq))
+    ):
         refs.setdefault(message_pk, []).append(reference or "")
         if is_confidential:
             confidential.add(reference or "")
-    acks = {
-        pk: AckFacts(status, reason)
-        for pk, status, reason in session.exec(
-            select(Acknowledgement.message_pk, Acknowledgement.status, Acknowledgement.reason)
-        )
-    }
+    acks = {pk: AckFacts(status, reason) for pk, status, reason in session.exec(acks_of)}
     messages = (
         select(Message)
+        .where(*only)
         .options(defer(Message.raw))  # type: ignore[arg-type]
         .order_by(col(Message.id))
         .execution_options(yield_per=STREAM_ROWS)

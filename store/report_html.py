@@ -1,12 +1,15 @@
 """The staff report as one self-contained HTML page: intake, results in the DCSF layout, campaigns.
 
-Every figure is computed from the export records (`iter_messages`, `iter_responses`), so the page
-can never disagree with the JSONL export. The figures are pure functions of those records; charts
-are inline SVG whose geometry is computed here and drawn by the template, so no respondent text is
-ever marked safe, and the page needs no JavaScript. `published=True` gives the view fit to publish:
-confidential responses are left out of every figure and list, and names and e-mail addresses out of
-every list; unless `include_personal`, the records themselves are the published ones
-(store/published.py), so no respondent's name, address or e-mail reaches the page at all.
+Every count is an SQL aggregate (store/figures.py) that agrees with the JSONL export, as
+tests/test_figures.py proves figure by figure; the rows, percentages and bars are pure functions of
+those counts. Only the lists that need a person (responses to review, messages that failed) are
+export records, read with a WHERE for just those rows; the campaign search streams every
+response's own words (store/campaigns.py). Charts are inline SVG whose geometry is computed here
+and drawn by the template, so no respondent text is ever marked safe, and the page needs no
+JavaScript. `published=True` gives the view fit to publish: confidential responses are left out of
+every figure and list, and names and e-mail addresses out of every list; unless
+`include_personal`, the records themselves are the published ones (store/published.py), so no
+respondent's name, address or e-mail reaches the page at all.
 """
 
 from __future__ import annotations
@@ -15,19 +18,29 @@ import datetime as dt
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from parsers.formdef import FormDefinition
 from store.campaigns import Campaign, find_campaigns, opening_words, response_words
 from store.export import iter_messages, iter_responses
-from store.models import Acknowledgement, AckStatus, Cycle, Message
-from store.published import published_message
+from store.figures import (
+    NOT_YET_FILED,
+    AnswerCounts,
+    answer_counts,
+    campaign_records,
+    headline_counts,
+    message_counts,
+    response_counts,
+    responses_by,
+    responses_per_day,
+)
+from store.models import Acknowledgement, AckStatus, Cycle, Response
 
 log = logging.getLogger(__name__)
 
@@ -62,19 +75,30 @@ class IntakeCounts:
     acks: dict[str, int]
 
 
-def count_intake(messages: Iterable[Record], responses: Iterable[Record]) -> IntakeCounts:
-    """The intake totals of a set of message and response records."""
-    msgs, resps = list(messages), list(responses)
-    dispositions = Counter(m["disposition"] or "not yet filed" for m in msgs)
-    acks = Counter(m["acknowledgement"]["status"] or "none" for m in msgs)
+def count_intake(messages: Mapping[tuple[str, str], int], responses: Mapping[tuple[str, bool], int]) -> IntakeCounts:
+    """The intake totals from messages by (disposition, acknowledgement status) and responses by (status,
+    late), as store/figures.py counts them."""
+    dispositions: Counter[str] = Counter()
+    acks: Counter[str] = Counter()
+    for (disposition, ack), n in messages.items():
+        dispositions[disposition] += n
+        acks[ack] += n
     return IntakeCounts(
-        messages=len(msgs),
-        dispositions={d: dispositions.get(d, 0) for d in (*DISPOSITIONS, "not yet filed")},
-        responses=len(resps),
-        filed=sum(r["status"] == "filed" for r in resps),
-        needs_review=sum(r["status"] == "needs_review" for r in resps),
-        late=sum(bool(r["late"]) for r in resps),
+        messages=sum(messages.values()),
+        dispositions={d: dispositions.get(d, 0) for d in (*DISPOSITIONS, NOT_YET_FILED)},
+        responses=sum(responses.values()),
+        filed=sum(n for (status, _), n in responses.items() if status == "filed"),
+        needs_review=sum(n for (status, _), n in responses.items() if status == "needs_review"),
+        late=sum(n for (_, late), n in responses.items() if late),
         acks={a: acks.get(a, 0) for a in ACK_STATUSES},
+    )
+
+
+def intake_counts(session: Session, *, published: bool = False, cycle_id: int | None = None) -> IntakeCounts:
+    """The intake totals, all time or of one cycle."""
+    return count_intake(
+        message_counts(session, published=published, cycle_id=cycle_id),
+        response_counts(session, published=published, cycle_id=cycle_id),
     )
 
 
@@ -155,14 +179,21 @@ def _rows(counts: Sequence[tuple[str | None, str, int]], answering: int, everyon
     )
 
 
-def question_figures(responses: Sequence[Record], form: FormDefinition) -> list[QuestionFigures]:
+def question_figures(counts: AnswerCounts, form: FormDefinition) -> list[QuestionFigures]:
     """Per question: how many chose each answer, of those answering and of all respondents."""
     cats = [(c.id, c.label) for c in form.categories] + [(None, NOT_STATED)]
+    chosen: dict[str, Counter[str | None]] = {q.id: Counter() for q in form.questions}
+    commented: Counter[str] = Counter()
+    pairs: dict[str, Counter[tuple[str | None, str | None]]] = {q.id: Counter() for q in form.questions}
+    for (qid, category, choice, wrote), n in counts.answers.items():
+        if qid in chosen:
+            chosen[qid][choice] += n
+            commented[qid] += n if wrote else 0
+            pairs[qid][category, choice] += n
     out = []
     for q in form.questions:
-        chosen = Counter(r["answers"][q.id]["choice"] for r in responses)
-        answered = sum(n for choice, n in chosen.items() if choice is not None)
-        rows = _rows([(c.id, c.label, chosen.get(c.id, 0)) for c in form.scale], answered, len(responses))
+        answered = sum(n for choice, n in chosen[q.id].items() if choice is not None)
+        rows = _rows([(c.id, c.label, chosen[q.id].get(c.id, 0)) for c in form.scale], answered, counts.respondents)
         out.append(
             QuestionFigures(
                 id=q.id,
@@ -170,18 +201,17 @@ def question_figures(responses: Sequence[Record], form: FormDefinition) -> list[
                 text=q.text,
                 scale=q.scale,
                 answered=answered,
-                commented=sum(bool(r["answers"][q.id]["comment"]) for r in responses),
+                commented=commented[q.id],
                 choices=rows if q.scale else (),
-                by_category=_by_category(responses, q.id, cats, form) if q.scale else (),
+                by_category=_by_category(pairs[q.id], cats, form) if q.scale else (),
             )
         )
     return out
 
 
 def _by_category(
-    responses: Sequence[Record], qid: str, cats: list[tuple[str | None, str]], form: FormDefinition
+    pairs: Mapping[tuple[str | None, str | None], int], cats: list[tuple[str | None, str]], form: FormDefinition
 ) -> tuple[tuple[str, tuple[int, ...], int], ...]:
-    pairs = Counter((r["respondent"]["category"], r["answers"][qid]["choice"]) for r in responses)
     table = []
     for cat_id, label in cats:
         counts = tuple(pairs.get((cat_id, c.id), 0) for c in form.scale)
@@ -190,21 +220,21 @@ def _by_category(
     return tuple(table)
 
 
-def category_rows(responses: Sequence[Record], form: FormDefinition) -> tuple[Row, ...]:
-    """Respondents by capacity: each category's count and share of all respondents."""
-    counts = Counter(r["respondent"]["category"] for r in responses)
+def category_rows(counts: Mapping[str | None, int], form: FormDefinition) -> tuple[Row, ...]:
+    """Respondents by capacity (responses by category): each category's count and share of all respondents."""
+    everyone = sum(counts.values())
     labelled = [(c.id, c.label, counts.get(c.id, 0)) for c in form.categories]
     if counts.get(None):
         labelled.append((None, NOT_STATED, counts[None]))
-    return _rows(labelled, len(responses), len(responses))
+    return _rows(labelled, everyone, everyone)
 
 
-def channel_rows(responses: Sequence[Record]) -> tuple[Row, ...]:
-    """How responses arrived: as an attachment of each kind, or written in the e-mail body."""
-    counts = Counter(r["source"]["kind"] for r in responses)
+def channel_rows(counts: Mapping[str, int]) -> tuple[Row, ...]:
+    """How responses arrived (responses by source kind): as an attachment of each kind, or in the e-mail body."""
+    everyone = sum(counts.values())
     labelled = [(k, f"E-mail attachment: {label}", counts.get(k, 0)) for k, label in KIND_LABELS.items()]
     labelled.append(("body", "E-mail body", counts.get("body", 0)))
-    return _rows([row for row in labelled if row[2]], len(responses), len(responses))
+    return _rows([row for row in labelled if row[2]], everyone, everyone)
 
 
 @dataclass(frozen=True)
@@ -215,29 +245,6 @@ class Headline:
     acknowledge_sent: int
     contact_yes: int
     contact_no: int
-
-
-def headline(responses: Sequence[Record], ack_by_reference: Mapping[str, str | None]) -> Headline:
-    """The DCSF report's opening counts."""
-    requested = [r for r in responses if r["acknowledge"]]
-    return Headline(
-        respondents=len(responses),
-        confidential=sum(bool(r["confidential"]) for r in responses),
-        acknowledge_requested=len(requested),
-        acknowledge_sent=sum(ack_by_reference.get(r["reference"]) == AckStatus.SENT for r in requested),
-        contact_yes=sum(r["contact_again"] == "yes" for r in responses),
-        contact_no=sum(r["contact_again"] == "no" for r in responses),
-    )
-
-
-def ack_by_reference(messages: Iterable[Record]) -> dict[str, str | None]:
-    """Each filed response's acknowledgement status, from the message that brought it."""
-    out: dict[str, str | None] = {}
-    for m in messages:
-        if m["disposition"] == "response":
-            for ref in m["references"]:
-                out[ref] = m["acknowledgement"]["status"]
-    return out
 
 
 # ---- the daily chart ---------------------------------------------------------------------------
@@ -269,9 +276,10 @@ class DailyChart:
 CHART_W, CHART_H, CHART_TOP, CHART_BOTTOM = 720, 200, 16, 24
 
 
-def daily_chart(responses: Sequence[Record], form: FormDefinition) -> DailyChart:
-    """Responses received per day, from the opening (or first response) to the closing (or last) date."""
-    days = Counter(_day(r["received_at"]) for r in responses)
+def daily_chart(per_day: Mapping[dt.date | None, int], form: FormDefinition) -> DailyChart:
+    """Responses received per day (None: undated), from the opening (or first response) to the closing (or
+    last) date."""
+    days = Counter(per_day)
     undated = days.pop(None, 0)
     first = min([form.opens, *days])
     last = max([form.closes, *days])
@@ -291,12 +299,6 @@ def _bar(x: float, step: float, count: int, peak: int, day: dt.date) -> Bar:
     return Bar(
         round(x, 1), round(CHART_TOP + plot_h - h, 1), round(max(step - 1, 1), 1), round(h, 1), day.isoformat(), count
     )
-
-
-def _day(received_at: str | None) -> dt.date | None:
-    if not received_at:
-        return None
-    return dt.datetime.fromisoformat(received_at).astimezone(dt.UTC).date()
 
 
 # ---- gathering from the database ---------------------------------------------------------------
@@ -334,17 +336,10 @@ def gather(
     now: dt.datetime | None = None,
     interval_seconds: float = 300,
 ) -> ReportData:
-    """Read the export records once and compute every figure of the report from them."""
+    """Every figure of the report, counted by the database, with the lists that need a person."""
     now = _aware(now) or dt.datetime.now(dt.UTC)
-    withheld = published and not include_personal
-    everything = list(iter_responses(session, form, personal=not withheld))
-    confidential = {r["reference"] for r in everything if r["confidential"]}
-    responses = [r for r in everything if not (published and r["confidential"])]
-    messages = _with_cycles(list(iter_messages(session)), _message_cycles(session))
-    if published:
-        messages = [(m, c) for m, c in messages if not _only_confidential(m, confidential)]
-    if withheld:
-        messages = [(published_message(m), c) for m, c in messages]
+    personal = include_personal or not published
+    view = {"exclude_confidential": published, "personal": personal}
     last_cycle = session.exec(select(Cycle).order_by(col(Cycle.id).desc())).first()
     return ReportData(
         form=form,
@@ -353,44 +348,17 @@ def gather(
         interval_seconds=interval_seconds,
         last_cycle=last_cycle,
         health=assess_health(last_cycle, _recent_ack_failures(session, now), now, interval_seconds),
-        all_time=count_intake([m for m, _ in messages], responses),
-        last=_last_cycle_counts(messages, responses, last_cycle),
-        review=[r for r in responses if r["status"] == "needs_review"],
-        failed=[m for m, _ in messages if m["disposition"] == "failed"],
-        headline=headline(responses, ack_by_reference(m for m, _ in messages)),
-        channels=channel_rows(responses),
-        categories=category_rows(responses, form),
-        questions=question_figures(responses, form),
-        daily=daily_chart(responses, form),
-        campaigns=find_campaigns(responses),
+        all_time=intake_counts(session, published=published),
+        last=intake_counts(session, published=published, cycle_id=last_cycle.id) if last_cycle else None,
+        review=list(iter_responses(session, form, status="needs_review", **view)),
+        failed=list(iter_messages(session, disposition="failed", **view)),
+        headline=Headline(**headline_counts(session, published=published)),
+        channels=channel_rows(responses_by(session, Response.source_kind, published=published)),
+        categories=category_rows(responses_by(session, Response.category, published=published), form),
+        questions=question_figures(answer_counts(session, published=published), form),
+        daily=daily_chart(responses_per_day(session, published=published), form),
+        campaigns=find_campaigns(campaign_records(session, form, published=published, personal=personal)),
     )
-
-
-def _only_confidential(message: Record, confidential: set[str]) -> bool:
-    refs = message["references"]
-    return bool(refs) and all(ref in confidential for ref in refs)
-
-
-def _message_cycles(session: Session) -> list[int | None]:
-    """The cycle that took in each message, in the order `iter_messages` yields them (by id)."""
-    return list(session.exec(select(Message.cycle_id).order_by(col(Message.id))).all())
-
-
-def _with_cycles(messages: list[Record], cycles: list[int | None]) -> list[tuple[Record, int | None]]:
-    """Pair each message record with its cycle. Both lists are in id order and messages are only ever
-    added, so a message stored between the two queries only lengthens `cycles` at the end."""
-    cycles = cycles[: len(messages)] + [None] * (len(messages) - len(cycles))
-    return list(zip(messages, cycles, strict=True))
-
-
-def _last_cycle_counts(
-    messages: list[tuple[Record, int | None]], responses: list[Record], cycle: Cycle | None
-) -> IntakeCounts | None:
-    if cycle is None:
-        return None
-    mine = [m for m, c in messages if c == cycle.id]
-    refs = {ref for m in mine if m["disposition"] == "response" for ref in m["references"]}
-    return count_intake(mine, [r for r in responses if r["reference"] in refs])
 
 
 def _recent_ack_failures(session: Session, now: dt.datetime) -> int:
@@ -403,13 +371,12 @@ def _recent_ack_failures(session: Session, now: dt.datetime) -> int:
         int((c.counts or {}).get("acks_failed") or 0)
         for c in session.exec(select(Cycle).where(Cycle.started_at >= since)).all()
     )
-    by_rows = sum(
-        1
-        for created_at in session.exec(
-            select(Acknowledgement.created_at).where(Acknowledgement.status == AckStatus.FAILED)
-        ).all()
-        if (_aware(created_at) or since) >= since
-    )
+    by_rows = session.exec(
+        select(func.count()).where(
+            col(Acknowledgement.status) == AckStatus.FAILED,
+            col(Acknowledgement.created_at) >= since,
+        )
+    ).one()
     return max(by_cycles, by_rows)
 
 

@@ -1,4 +1,5 @@
-"""Figures for the staff report, computed from the export records so they always agree with it."""
+"""The plain-text staff report: the intake totals as SQL aggregates (store/figures.py, the same as
+the HTML report's, agreeing with the export), and the export records of what needs a person."""
 
 from __future__ import annotations
 
@@ -11,9 +12,7 @@ from sqlmodel import Session, col, select
 from parsers.formdef import FormDefinition
 from store.export import iter_messages, iter_responses
 from store.models import Cycle
-
-DISPOSITIONS = ("response", "duplicate", "auto_reply", "bounce", "junk", "correspondence", "failed")
-ACK_STATUSES = ("sent", "pending", "failed", "suppressed")
+from store.report_html import ACK_STATUSES, DISPOSITIONS, intake_counts
 
 
 @dataclass
@@ -35,23 +34,20 @@ def summarise(
 ) -> Summary:
     """The report's figures; `published` leaves out confidential responses and, unless `include_personal`,
     uses the published records (store/published.py), as the HTML report's published view does."""
-    s = Summary(published=published)
-    personal = include_personal or not published
-    for m in iter_messages(session, exclude_confidential=published, personal=personal):
-        s.messages += 1
-        s.dispositions[m["disposition"] or "not yet filed"] += 1
-        s.acknowledgements[m["acknowledgement"]["status"] or "none"] += 1
-        if m["disposition"] == "failed":
-            s.failed_messages.append(m)
-    for r in iter_responses(session, form, exclude_confidential=published, personal=personal):
-        s.responses += 1
-        s.late += bool(r["late"])
-        if r["status"] == "filed":
-            s.filed += 1
-        else:
-            s.needs_review.append(r)
-    s.last_cycle = session.exec(select(Cycle).order_by(col(Cycle.id).desc())).first()
-    return s
+    view = {"exclude_confidential": published, "personal": include_personal or not published}
+    counts = intake_counts(session, published=published)
+    return Summary(
+        messages=counts.messages,
+        dispositions=Counter(counts.dispositions),
+        responses=counts.responses,
+        filed=counts.filed,
+        needs_review=list(iter_responses(session, form, status="needs_review", **view)),
+        late=counts.late,
+        acknowledgements=Counter(counts.acks),
+        failed_messages=list(iter_messages(session, disposition="failed", **view)),
+        last_cycle=session.exec(select(Cycle).order_by(col(Cycle.id).desc())).first(),
+        published=published,
+    )
 
 
 def render_text(s: Summary) -> str:

@@ -1,8 +1,9 @@
 """CSV and XLSX exports: the JSONL response records flattened to one row per response.
 
 The rows come from the export records (`iter_responses`), never from the tables, so a spreadsheet
-shows exactly what the JSONL export holds; the XLSX "Summary" sheet uses the report's own figure
-functions. To leave out confidential responses, pass `iter_responses(..., exclude_confidential=True)`.
+shows exactly what the JSONL export holds; the XLSX "Summary" sheet shows the report's own figures,
+from the same SQL aggregates (store/figures.py). To leave out confidential responses, pass
+`iter_responses(..., exclude_confidential=True)` and `answer_counts(..., published=True)`.
 
 Formula injection: a spreadsheet treats a cell that starts with "=", "+", "-" or "@" (and, in some
 programs, a tab or carriage return) as a formula, so a respondent could write `=HYPERLINK(...)`
@@ -25,6 +26,7 @@ from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
 
 from parsers.formdef import FormDefinition
+from store.figures import AnswerCounts
 from store.report_html import question_figures
 
 log = logging.getLogger(__name__)
@@ -116,15 +118,16 @@ def xlsx_cell(value: object) -> object:
     return defuse(value)
 
 
-def write_xlsx(records: Iterable[Record], form: FormDefinition, path: str | Path) -> int:
-    """Write a workbook: "Responses" (one row each, frozen header, filter) and "Summary" (per-question counts)."""
+def write_xlsx(records: Iterable[Record], form: FormDefinition, path: str | Path, answers: AnswerCounts) -> int:
+    """Write a workbook: "Responses" (one row each, frozen header, filter) and "Summary" (per-question counts
+    of `answers`, which must count the same responses)."""
     recs = list(records)
     wb = Workbook()
     sheet = wb.active
     assert sheet is not None
     sheet.title = "Responses"
     _fill_responses(sheet, recs, form)
-    _fill_summary(wb.create_sheet("Summary"), recs, form)
+    _fill_summary(wb.create_sheet("Summary"), len(recs), answers, form)
     wb.save(path)
     log.info("wrote %d responses to %s", len(recs), path)
     return len(recs)
@@ -144,11 +147,11 @@ def _fill_responses(sheet: Worksheet, records: list[Record], form: FormDefinitio
         sheet.column_dimensions[letter].width = 24
 
 
-def _fill_summary(sheet: Worksheet, records: list[Record], form: FormDefinition) -> None:
-    """The same per-question figures as the HTML report, from the same function."""
+def _fill_summary(sheet: Worksheet, total: int, answers: AnswerCounts, form: FormDefinition) -> None:
+    """The same per-question figures as the HTML report, from the same functions."""
     sheet.append([form.title])
-    sheet.append(["Total responses", len(records)])
-    for q in question_figures(records, form):
+    sheet.append(["Total responses", total])
+    for q in question_figures(answers, form):
         sheet.append([])
         sheet.append([f"Question {q.number}", xlsx_cell(q.text)])
         sheet.cell(sheet.max_row, 1).font = Font(bold=True)

@@ -14,6 +14,8 @@ from servers import (  # noqa: F401  (pytest finds fixtures by name)
     smtp_auth_server,
     smtp_server,
 )
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from parsers.formdef import DEFAULT_FORM_PATH, FormDefinition, load_form
@@ -23,6 +25,19 @@ from parsers.formdef import DEFAULT_FORM_PATH, FormDefinition, load_form
 def form() -> FormDefinition:
     """The consultation's form definition, as the product ships it."""
     return load_form(DEFAULT_FORM_PATH)
+
+
+@pytest.fixture
+def statements() -> Iterator[list[str]]:
+    """Every SQL statement any engine runs while the test runs."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        seen.append(" ".join(statement.split()))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(Engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import re
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,8 +24,6 @@ from builders.docx_forms import build_docx, sample_reading
 from builders.mail import DOCX_TYPE, build_message
 from builders.pdf_forms import build_looping_pdf
 from intake_env import BODY_RESPONSE, Instance, export, response_mail, run_intake
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from ingest import failpoints
@@ -63,19 +60,6 @@ def legacy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
             timeout=120,
         )
     return {kind: (work / f"form-{kind}.{kind}").read_bytes() for kind in LEGACY_TYPES}
-
-
-@pytest.fixture
-def statements() -> Iterator[list[str]]:
-    """Every SQL statement any engine runs while the test runs."""
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
-        seen.append(" ".join(statement.split()))
-
-    event.listen(Engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(Engine, "before_cursor_execute", record)
 
 
 def _unreadable_doc(doc: bytes, tmp_path: Path) -> bytes:

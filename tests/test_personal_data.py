@@ -22,7 +22,6 @@ from parsers.formdef import DEFAULT_FORM_PATH, load_form
 from store.db import make_engine, upgrade
 from store.erasure import hashed_message_id
 from store.models import Acknowledgement, AuditEntry, Message, Response
-from store.report_html import question_figures
 from store.retention import RetentionPolicy, apply_retention, plan_retention
 
 FORM = load_form(DEFAULT_FORM_PATH)
@@ -74,7 +73,7 @@ def _figures(config: Path, tmp_path: Path) -> tuple:
     return (
         len(records),
         [(r["reference"], r["status"], r["respondent"]["category"], r["late"]) for r in records],
-        question_figures(records, FORM),
+        [[(q, a["choice"], bool(a["comment"])) for q, a in r["answers"].items()] for r in records],
         [(m["disposition"], m["references"], m["acknowledgement"]["status"]) for m in messages],
     )
 

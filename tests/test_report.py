@@ -149,8 +149,7 @@ def test_page_says_when_the_service_is_unhealthy(session: Session, form: FormDef
 
 
 def test_daily_chart_marks_the_closing_date(form: FormDefinition) -> None:
-    records = [{"received_at": "2008-05-16T23:00:00+00:00"}, {"received_at": "2008-05-17T08:00:00+00:00"}]
-    chart = daily_chart(records, form)
+    chart = daily_chart({dt.date(2008, 5, 16): 1, dt.date(2008, 5, 17): 1}, form)
     assert chart.first == form.opens.isoformat() and chart.last == "2008-05-17"
     before, after = chart.bars
     assert before.x + before.width <= chart.closing_x <= after.x

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from parsers.formdef import FormDefinition
 from store.export import iter_responses
+from store.figures import answer_counts
 from store.tabular import FORMULA_STARTS, XLSX_MAX_CELL, columns, write_csv, write_xlsx, xlsx_cell
 
 
@@ -92,7 +93,7 @@ def test_csv_keeps_line_breaks_and_opens_in_excel(tmp_path: Path, session: Sessi
 def test_xlsx_rows_equal_the_jsonl_records(tmp_path: Path, session: Session, form: FormDefinition) -> None:
     records = list(iter_responses(session, form))
     path = tmp_path / "responses.xlsx"
-    assert write_xlsx(iter_responses(session, form), form, path) == len(records)
+    assert write_xlsx(iter_responses(session, form), form, path, answer_counts(session)) == len(records)
     rows = xlsx_rows(path)
     assert [unflatten(r, form) for r in rows] == records
     sheet = load_workbook(path)["Responses"]
@@ -105,7 +106,7 @@ def test_formulas_are_defused_in_csv_and_xlsx(tmp_path: Path, session: Session, 
     assert (rows[1]["q3_comment"], rows[1]["q8_comment"]) == ("'+44 1234", "'@everyone -minus")
     assert ",=SUM" not in text and '"=SUM' not in text
     path = tmp_path / "responses.xlsx"
-    write_xlsx(iter_responses(session, form), form, path)
+    write_xlsx(iter_responses(session, form), form, path, answer_counts(session))
     sheet = load_workbook(path)["Responses"]
     cells = [c for row in sheet.iter_rows() for c in row if isinstance(c.value, str)]
     assert not [c.coordinate for c in cells if c.data_type == "f"]
@@ -124,13 +125,15 @@ def test_excluding_confidential_is_the_exports_filter(tmp_path: Path, session: S
     assert CONFIDENTIAL_MARK not in text and len(rows) == 7
     assert not any(r["confidential"] == "true" for r in rows)
     path = tmp_path / "public.xlsx"
-    write_xlsx(iter_responses(session, form, exclude_confidential=True), form, path)
+    write_xlsx(
+        iter_responses(session, form, exclude_confidential=True), form, path, answer_counts(session, published=True)
+    )
     assert len(xlsx_rows(path)) == 7
 
 
 def test_summary_sheet_has_the_report_figures(tmp_path: Path, session: Session, form: FormDefinition) -> None:
     path = tmp_path / "responses.xlsx"
-    write_xlsx(iter_responses(session, form), form, path)
+    write_xlsx(iter_responses(session, form), form, path, answer_counts(session))
     lines = [[c for c in row if c is not None] for row in load_workbook(path)["Summary"].iter_rows(values_only=True)]
     assert ["Total responses", 8] in lines
     q1 = lines.index(["Question 1", form.question("q1").text])

@@ -362,6 +362,7 @@ def test_exports_match_the_cli(web: Web, tmp_path) -> None:
     got = client.get("/exports/responses.csv")
     assert got.headers["Content-Disposition"].startswith("attachment; filename=responses-")
     rows = list(csv.DictReader(io.StringIO(got.data.decode("utf-8-sig"), newline="")))
+    assert f"{len(rows)} responses." in page
     assert run_intake(web.config_path, "export", "--format", "csv", "--output", str(tmp_path / "cli.csv")) == 0
     with open(tmp_path / "cli.csv", encoding="utf-8-sig", newline="") as f:
         assert rows == list(csv.DictReader(f))

@@ -36,6 +36,7 @@ from sqlmodel import col, select
 from ingest.web import auth, present
 from ingest.web.app import HERE, config_of
 from store.export import iter_responses, response_record
+from store.figures import answer_counts, headline_counts
 from store.models import Acknowledgement, AuditEntry, Message, Role
 from store.models import Response as ResponseRow
 from store.report_html import gather, render_report
@@ -304,8 +305,8 @@ def original_file(reference: str, n: int) -> Response:
 @bp.route("/exports")
 @requires(Role.REVIEWER)
 def exports() -> str:
-    rows = list(iter_responses(g.db, config_of().form))
-    return render_template("exports.html", total=len(rows), confidential=sum(bool(r["confidential"]) for r in rows))
+    counts = headline_counts(g.db)
+    return render_template("exports.html", total=counts["respondents"], confidential=counts["confidential"])
 
 
 @bp.route("/exports/responses.<fmt>")
@@ -322,7 +323,7 @@ def export_file(fmt: str) -> Response:
         data, mimetype = out.getvalue().encode("utf-8"), "text/csv"
     elif fmt == "xlsx":
         buf = io.BytesIO()
-        write_xlsx(records, form, buf)
+        write_xlsx(records, form, buf, answer_counts(g.db, published=exclude))
         data, mimetype = buf.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     else:
         abort(404)

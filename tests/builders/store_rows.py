@@ -106,22 +106,28 @@ class Rows:
         return resp
 
 
-def populate(session: Session) -> None:
-    """Two cycles; every disposition; filed, needs-review, late, confidential and campaign responses."""
+def two_cycles(session: Session, stored: tuple[int, int]) -> tuple[Cycle, Cycle]:
+    """A cycle on 1 April 2008 and one that finished two minutes before NOW, storing so many messages."""
     old = Cycle(
         started_at=dt.datetime(2008, 4, 1, 9, tzinfo=dt.UTC),
         finished_at=dt.datetime(2008, 4, 1, 9, 1, tzinfo=dt.UTC),
         status="completed",
-        counts={"stored": 9},
+        counts={"stored": stored[0]},
     )
     last = Cycle(
         started_at=NOW - dt.timedelta(minutes=3),
         finished_at=NOW - dt.timedelta(minutes=2),
         status="completed",
-        counts={"stored": 7},
+        counts={"stored": stored[1]},
     )
     session.add_all([old, last])
     session.flush()
+    return old, last
+
+
+def populate(session: Session) -> None:
+    """Two cycles; every disposition; filed, needs-review, late, confidential and campaign responses."""
+    old, last = two_cycles(session, (9, 7))
     rows = Rows(session)
     march = dt.datetime(2008, 3, 3, 10, tzinfo=dt.UTC)
 
