@@ -543,6 +543,7 @@ class MaildirSource:
         self.path = ensure_maildir(Path(path))
         self.processed_folder = processed_folder
         self._listing: dict[str, Path] | None = None  # unique name -> file, from the poll's one listing
+        self._copies: dict[Path, set[str]] = {}  # folder -> unique names in it, listed once a cycle
 
     def __repr__(self) -> str:
         return f"MaildirSource({self.path})"
@@ -612,9 +613,17 @@ class MaildirSource:
         """Deliver under a name made from the Message-ID, so a second copy finds the first."""
         unique = "ack-" + hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()[:32]
         target = maildir_subfolder(self.path, folder)
-        if any((target / sub).is_dir() and any((target / sub).glob(unique + "*")) for sub in ("cur", "new")):
+        if target not in self._copies:  # one listing per source (a cycle), not one per copy
+            self._copies[target] = {
+                maildir_unique(entry.name)
+                for sub in ("cur", "new")
+                if (target / sub).is_dir()
+                for entry in os.scandir(target / sub)
+            }
+        if unique in self._copies[target]:
             return
         self._deliver(folder, unique, raw)
+        self._copies[target].add(unique)
 
     def _deliver(self, folder: str, unique: str, raw: bytes) -> None:
         target = ensure_maildir(maildir_subfolder(self.path, folder))

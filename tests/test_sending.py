@@ -7,6 +7,7 @@ server goes down or the cycle stops, and each copy in the Sent folder made once.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -97,10 +98,17 @@ def test_a_stop_mid_batch_gives_the_claims_back(engine: Engine, tmp_path: Path):
     assert _send(engine, delivery).sent == COUNT - 5
 
 
-def test_each_sent_acknowledgement_is_copied_to_sent_once(engine: Engine, tmp_path: Path):
+def test_each_sent_acknowledgement_is_copied_to_sent_once(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     _send(engine, Recording(tmp_path / "outbox"))
     source = MaildirSource(tmp_path / "mail")
+    listed: list[str] = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: listed.append(str(path)) or real_scandir(path))
     assert copy_to_sent(engine, source, "Sent") == COUNT
+    assert len([p for p in listed if ".Sent" in p]) <= 2, "the Sent folder is listed once, not once a copy"
+    monkeypatch.undo()
     assert all(a.copied_to_sent for a in _acks(engine))
     copies = [p for sub in ("new", "cur") for p in (tmp_path / "mail" / ".Sent" / sub).glob("*")]
     assert len(copies) == COUNT
