@@ -106,7 +106,9 @@ def send_pending(
                 down = True
                 break
         _release_claims(engine, claimed[sent_or_tried:])
-    if sent_copy is not None:
+        if sent_copy is not None:  # batch by batch: a cycle does not end waiting on a pass's copies
+            copy_to_sent(engine, *sent_copy, stop_requested=stop_requested)
+    if sent_copy is not None:  # copies an earlier cycle could not make
         copy_to_sent(engine, *sent_copy, stop_requested=stop_requested)
     return counts
 
