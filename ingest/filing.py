@@ -113,6 +113,8 @@ def file_stored(
             break
         if counts.processed % PROGRESS_EVERY == 0 and counts.processed < waiting:
             log.info("filed %d of %d messages", counts.processed, waiting)
+    if waiting > PROGRESS_EVERY:  # a back-fill's progress ends with where it ended
+        log.info("filed %d of %d messages", counts.processed, waiting)
     return counts
 
 
