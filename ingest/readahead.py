@@ -27,12 +27,13 @@ What is read ahead is bounded by messages and by bytes, so memory does not grow 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -61,6 +62,7 @@ Converter = Callable[[Files], Converted]
 # service's memory flat (~40 MB of readings at most).
 MAX_AHEAD = 512
 MAX_AHEAD_BYTES = 32_000_000
+FILL_AT_LEAST = 64  # read ahead again once this many have room, not for each message filed
 MAX_BATCH_FILES = 20  # files per LibreOffice start: a hang then costs at most these a retry
 GATHER_SECONDS = 2.0  # a batch waits this long at most for messages still being taken apart
 GATHER_POLL_SECONDS = 0.05
@@ -97,9 +99,13 @@ class ReadAhead:
         # picked (read first) and those being read part by part. A batch waits for these only.
         self._parsing = 0
         self._parsing_lock = threading.Lock()
-        self._converter = _BatchConverter(convert, self._all_parsed) if convert is not None else None
+        self._storing = threading.Event()  # set while the store step may still add messages
+        self._converter = (
+            _BatchConverter(convert, self._all_parsed, self._storing.is_set) if convert is not None else None
+        )
         self._ahead: dict[int, Future[Read]] = {}
         self._last = 0
+        self._all_read = False  # the last look found every stored message after `_last`
 
     def __enter__(self) -> ReadAhead:
         return self
@@ -111,9 +117,12 @@ class ReadAhead:
         """Start reading the stored messages after `cursor` that are not being read yet."""
         for pk in [pk for pk in self._ahead if pk <= cursor]:
             self._ahead.pop(pk).cancel()  # filed, or claimed by another worker: not needed
-        if len(self._ahead) > MAX_AHEAD // 2:
-            return
-        stored = _next_stored(engine, max(cursor, self._last), MAX_AHEAD - len(self._ahead))
+        if len(self._ahead) > MAX_AHEAD - FILL_AT_LEAST:
+            return  # a query for a handful would be repeated for each message filed
+        if self._all_read and not self._storing.is_set():
+            return  # nothing new was stored since the last look (another worker's mail is filed unread)
+        room = MAX_AHEAD - len(self._ahead)
+        stored, self._all_read = _next_stored(engine, max(cursor, self._last), room)
         for pk, raw in stored:
             self._ahead[pk] = self._start(pk, raw, may_need_converting(raw))
         if stored:
@@ -131,6 +140,18 @@ class ReadAhead:
         self._pool.shutdown()
         if self._converter is not None:
             self._converter.close()
+
+    @contextlib.contextmanager
+    def while_storing(self) -> Iterator[None]:
+        """Around a store step that calls `fill` as it commits: reading starts, but conversions wait
+        for its end, so the .doc/.rtf/.odt files of the whole backlog still share one LibreOffice start."""
+        self._storing.set()
+        try:
+            yield
+        finally:
+            self._storing.clear()
+            if self._converter is not None:
+                self._converter.wake()
 
     def _all_parsed(self) -> bool:
         return self._parsing == 0
@@ -252,10 +273,13 @@ def may_need_converting(raw: bytes) -> bool:
     return any(sign in lowered for sign in (*_LEGACY_TYPES, *_LEGACY_NAME_ENDS))
 
 
-def _next_stored(engine: Engine, after: int, room: int) -> list[tuple[int, bytes]]:
-    """(id, raw) of the next stored messages after `after`, within MAX_AHEAD_BYTES; no lock taken."""
+def _next_stored(engine: Engine, after: int, room: int) -> tuple[list[tuple[int, bytes]], bool]:
+    """(id, raw) of the next stored messages after `after`, within MAX_AHEAD_BYTES; no lock taken.
+
+    Also whether that was all of them (fewer than `room` waiting, none left out for their bytes).
+    """
     if room <= 0:
-        return []
+        return [], False
     try:
         with Session(engine) as session:
             sized = session.exec(
@@ -270,12 +294,13 @@ def _next_stored(engine: Engine, after: int, room: int) -> list[tuple[int, bytes
                     break
                 wanted.append(pk)
                 total += size
+            everything = len(sized) < room and len(wanted) == len(sized)
             if not wanted:
-                return []
+                return [], everything
             raws = dict(session.exec(select(Message.id, Message.raw).where(col(Message.id).in_(wanted))).all())
     except SQLAlchemyError as err:
         raise database_unavailable(err, "reading ahead") from err
-    return [(pk, raws[pk]) for pk in wanted if pk in raws]
+    return [(pk, raws[pk]) for pk in wanted if pk in raws], everything
 
 
 def _forward_failure(source: Future, result: Future) -> bool:
@@ -308,9 +333,10 @@ def _settle(result: Future, *, value: object = None, exception: BaseException | 
 class _BatchConverter:
     """One thread converting, at each turn, every file asked for while the last batch ran."""
 
-    def __init__(self, convert: Converter, all_parsed: Callable[[], bool]) -> None:
+    def __init__(self, convert: Converter, all_parsed: Callable[[], bool], storing: Callable[[], bool]) -> None:
         self._convert = convert
         self._all_parsed = all_parsed
+        self._storing = storing
         self._waiting: list[tuple[Files, Future[dict[str, bytes]]]] = []
         self._changed = threading.Condition()
         self._closed = False
@@ -326,6 +352,10 @@ class _BatchConverter:
             self._waiting.append((files, future))
             self._changed.notify()
         return future
+
+    def wake(self) -> None:
+        with self._changed:
+            self._changed.notify()
 
     def close(self) -> None:
         with self._changed:
@@ -352,6 +382,9 @@ class _BatchConverter:
             # Gather what the messages being taken apart that may need converting will ask for too,
             # for a moment at most: a LibreOffice start saved is worth ~2 s. Only those: waiting
             # for a whole backlog's readings would hold up every message filed after a .doc.
+            # While the store step runs, wait for its end (`ReadAhead.while_storing`).
+            while not self._closed and self._storing():
+                self._changed.wait(GATHER_POLL_SECONDS)
             deadline = time.monotonic() + GATHER_SECONDS
             while not self._closed and not self._all_parsed() and time.monotonic() < deadline:
                 self._changed.wait(GATHER_POLL_SECONDS)

@@ -176,7 +176,7 @@ def test_a_conversion_batch_that_fails_answers_every_request_with_nothing():
     def broken(files):  # type: ignore[no-untyped-def]
         raise SandboxCrashed("soffice crashed")
 
-    converter = _BatchConverter(broken, lambda: True)
+    converter = _BatchConverter(broken, lambda: True, lambda: False)
     try:
         futures = [converter.request([("doc", b"one")]), converter.request([("rtf", b"two")])]
         assert [f.result(timeout=10) for f in futures] == [{}, {}]
@@ -220,6 +220,54 @@ def test_a_message_whose_file_was_converted_is_read_again_before_the_rest_of_the
         place = calls.index("the .doc message, converted")
     assert calls[0] == "the .doc message, asking", "a message that may need converting is read first"
     assert place < 10, f"the converted message waited behind {place - 1} others"
+
+
+def test_messages_are_read_while_the_store_step_stores_and_their_conversions_share_one_batch(tmp_path: Path):
+    """The store step commits batch after batch; reading starts with the first, but LibreOffice
+    waits for the last, so a backlog's .doc files still share one start."""
+    url = f"sqlite:///{tmp_path / 'intake.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    doc = build_message(attachments=[("form.doc", "application/msword", b"the doc")])
+    read: list[int] = []
+    batches: list[int] = []
+
+    def read_whole(raw: bytes, converted: dict[str, bytes] | None) -> object:
+        read.append(len(raw))
+        return ConvertFirst([("doc", raw[-40:])]) if raw.startswith(doc) and converted is None else "a reading"
+
+    def convert(files: list[tuple[str, bytes]]) -> dict[str, bytes]:
+        batches.append(len(files))
+        return {}
+
+    def store(first: int, count: int) -> None:
+        with Session(engine) as session:
+            for i in range(first, first + count):
+                raw = doc if i % 5 == 0 else build_message(body=f"Answer {i}")
+                session.add(Message(source_key=f"k{i}", content_hash=f"h{i}", raw=raw + b" " * i, size=len(raw)))
+            session.commit()
+
+    def unused(*_args: object) -> object:
+        raise AssertionError("every message is read whole")
+
+    ahead = ReadAhead(
+        form=FORM, limits=Limits(), read_whole=read_whole, read_mail=unused, read_one=unused,  # type: ignore[arg-type]
+        convert=convert, workers=2,
+    )  # fmt: skip
+    with ahead:
+        with ahead.while_storing():
+            store(0, 10)
+            ahead.fill(engine, 0)
+            deadline = time.monotonic() + 10
+            while len(read) < 10 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(read) == 10, "the first batch is read while the store step goes on"
+            store(10, 10)
+            ahead.fill(engine, 0)
+            time.sleep(0.3)
+            assert batches == [], "no LibreOffice start while more may come"
+        assert all(ahead.take(pk).result(timeout=30) == "a reading" for pk in range(1, 21))  # type: ignore[union-attr]
+    assert batches == [4], "the four .doc files of both store batches in one start"
 
 
 CAMPAIGN_TEXT = """Here are my answers.
