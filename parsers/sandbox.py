@@ -52,6 +52,7 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_MEMORY_BYTES = 1_500_000_000
 FILE_SIZE_LIMIT = 64 * 1024 * 1024  # parsers write nothing; a runaway temp file stops here
 OPEN_FILES_LIMIT = 256
+NICENESS = 5  # reading yields the CPU to filing and the database, whose waits hold up every message after
 CPU_GRACE_SECONDS = 5  # RLIMIT_CPU backstop beyond the wall-clock timeout
 _PRELOAD = ["parsers.sandbox_forkserver", "parsers.sandbox"]
 CANCEL_POLL_SECONDS = 0.2
@@ -552,6 +553,7 @@ def _send(sender: Connection, message: tuple[str, Any]) -> None:
 
 
 def _limit_self(memory: int) -> None:
+    os.nice(NICENESS)
     for limit, value in (
         (resource.RLIMIT_AS, memory),
         (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT),
