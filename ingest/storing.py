@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Connection, Engine, update
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
@@ -47,9 +47,16 @@ def content_hash(raw: bytes) -> str:
 
 
 def is_stored(engine: Engine, key: str) -> bool:
+    with engine.connect() as connection:
+        return _stored_in(connection, key)
+
+
+def _stored_in(connection: Connection, key: str) -> bool:
+    """Each lookup in a transaction of its own (it sees what was committed since the last one)."""
     try:
-        with Session(engine) as session:
-            return session.exec(select(Message.id).where(Message.source_key == key)).first() is not None
+        found = connection.execute(select(Message.id).where(Message.source_key == key)).first() is not None
+        connection.rollback()
+        return found
     except SQLAlchemyError as err:
         raise database_unavailable(err, "checking what is stored") from err
 
@@ -67,19 +74,20 @@ def store_new(
     """Commit every new message's bytes; move each batch to the processed folder after its commits."""
     counts = StoreCounts()
     to_move: list[str] = []
-    for fetched in source.fetch_new(lambda key: is_stored(engine, key), batch_size=batch_size):
-        if stop_requested():
-            break
-        failpoint("fetched")
-        if _store_one(engine, fetched, cycle_id, max_message_bytes, counts):
-            counts.stored += 1
-        to_move.append(fetched.key)
-        failpoint("stored")
-        if len(to_move) >= batch_size:
-            _move(source, engine, to_move)
-            to_move = []
-        if progress:
-            progress(counts.stored + counts.already_stored)
+    with engine.connect() as lookups:  # one connection for the step's lookups, not a checkout (and ping) each
+        for fetched in source.fetch_new(lambda key: _stored_in(lookups, key), batch_size=batch_size):
+            if stop_requested():
+                break
+            failpoint("fetched")
+            if _store_one(engine, fetched, cycle_id, max_message_bytes, counts):
+                counts.stored += 1
+            to_move.append(fetched.key)
+            failpoint("stored")
+            if len(to_move) >= batch_size:
+                _move(source, engine, to_move)
+                to_move = []
+            if progress:
+                progress(counts.stored + counts.already_stored)
     _move(source, engine, to_move)
     return counts
 
