@@ -46,11 +46,6 @@ def content_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def is_stored(engine: Engine, key: str) -> bool:
-    with engine.connect() as connection:
-        return _stored_in(connection, key)
-
-
 def _stored_in(connection: Connection, key: str) -> bool:
     """Each lookup in a transaction of its own (it sees what was committed since the last one)."""
     try:
@@ -74,12 +69,14 @@ def store_new(
     """Commit every new message's bytes; move each batch to the processed folder after its commits."""
     counts = StoreCounts()
     to_move: list[str] = []
-    with engine.connect() as lookups:  # one connection for the step's lookups, not a checkout (and ping) each
-        for fetched in source.fetch_new(lambda key: _stored_in(lookups, key), batch_size=batch_size):
+    # One connection for the whole step, not a checkout (and, with pool_pre_ping, a round trip) for
+    # each lookup and each message; every message is still committed on its own.
+    with engine.connect() as connection:
+        for fetched in source.fetch_new(lambda key: _stored_in(connection, key), batch_size=batch_size):
             if stop_requested():
                 break
             failpoint("fetched")
-            if _store_one(engine, fetched, cycle_id, max_message_bytes, counts):
+            if _store_one(connection, fetched, cycle_id, max_message_bytes, counts):
                 counts.stored += 1
             to_move.append(fetched.key)
             failpoint("stored")
@@ -111,7 +108,7 @@ def _move(source: MailSource, engine: Engine, keys: Sequence[str]) -> None:
 
 
 def _store_one(
-    engine: Engine, fetched: FetchedMessage, cycle_id: int | None, max_bytes: int, counts: StoreCounts
+    connection: Connection, fetched: FetchedMessage, cycle_id: int | None, max_bytes: int, counts: StoreCounts
 ) -> bool:
     """Commit one message; False when it was stored before (another key, or another worker).
 
@@ -122,14 +119,14 @@ def _store_one(
     digest = content_hash(fetched.raw)
     headers, problems = _fitting(_header_facts(fetched.raw))
     try:
-        return _insert(engine, fetched, digest, headers, problems, cycle_id, max_bytes, counts)
+        return _insert(connection, fetched, digest, headers, problems, cycle_id, max_bytes, counts)
     except DataError as err:
         log.warning("headers of %s refused by the database (%s); storing it without them", fetched.key,
                     type(getattr(err, "orig", err)).__name__)  # fmt: skip
         bare = dict.fromkeys(headers)
         problems = [*problems, "its headers could not be recorded: the database refused them"]
         try:
-            return _insert(engine, fetched, digest, bare, problems, cycle_id, max_bytes, counts)
+            return _insert(connection, fetched, digest, bare, problems, cycle_id, max_bytes, counts)
         except SQLAlchemyError as again:
             raise database_unavailable(again, f"storing {fetched.key}") from again
     except SQLAlchemyError as err:
@@ -137,7 +134,7 @@ def _store_one(
 
 
 def _insert(
-    engine: Engine,
+    connection: Connection,
     fetched: FetchedMessage,
     digest: str,
     headers: dict,
@@ -146,8 +143,10 @@ def _insert(
     max_bytes: int,
     counts: StoreCounts,
 ) -> bool:
+    if connection.in_transaction():  # a lookup's read: end it, so the session's commit is a real one
+        connection.rollback()
     try:
-        with Session(engine) as session:
+        with Session(bind=connection) as session:  # a transaction of its own, committed below
             # The same bytes (Message-ID included) are the same message, even erased (its Message-ID
             # is then kept only as a hash) or after a mailbox renumbering gave it a new key.
             same = session.exec(select(Message.id).where(Message.content_hash == digest)).first()
@@ -166,7 +165,7 @@ def _insert(
             log.debug("stored %s as message #%s (%d bytes)", fetched.key, message_pk, len(fetched.raw))
             return True
     except IntegrityError:  # another worker stored the same key a moment ago
-        if is_stored(engine, fetched.key):
+        if _stored_in(connection, fetched.key):
             counts.already_stored += 1
             return False
         raise
