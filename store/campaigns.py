@@ -66,23 +66,26 @@ def find_campaigns(
     """Groups of two or more responses sharing a text, largest first.
 
     Identical normalised texts are grouped exactly; distinct texts are then joined when rapidfuzz's
-    token_set_ratio of the two is at least `threshold` (groups are the connected pairs).
+    token_set_ratio of the two is at least `threshold` (groups are the connected pairs). Of each
+    distinct text only its references and the opening words of its first copy are kept, not the
+    records or their words: the records are streamed.
     """
-    exact: dict[str, list[tuple[str, str]]] = {}
+    texts: dict[str, tuple[list[str], str]] = {}  # normalised text -> (references, opening words)
     for rec in records:
         words = response_words(rec)
         key = normalise(words)
         if len(key) >= min_chars:
-            exact.setdefault(key, []).append((rec.get("reference") or "", words))
-    keys = list(exact)
-    groups: dict[int, list[tuple[str, str]]] = {}
+            if key not in texts:
+                texts[key] = ([], opening_words(words))
+            texts[key][0].append(rec.get("reference") or "")
+    keys = list(texts)
+    groups: dict[int, list[str]] = {}
+    openings: dict[int, str] = {}
     for index, root in enumerate(_cluster(keys, threshold)):
-        groups.setdefault(root, []).extend(exact[keys[index]])
-    campaigns = [
-        Campaign(tuple(ref for ref, _ in members), opening_words(members[0][1]))
-        for members in groups.values()
-        if len(members) > 1
-    ]
+        references, opening = texts[keys[index]]
+        groups.setdefault(root, []).extend(references)
+        openings.setdefault(root, opening)
+    campaigns = [Campaign(tuple(refs), openings[root]) for root, refs in groups.items() if len(refs) > 1]
     return sorted(campaigns, key=lambda c: -c.size)
 
 
