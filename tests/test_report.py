@@ -219,6 +219,9 @@ def test_campaigns_are_joined_through_a_text_like_both_in_the_order_they_came() 
     (group,) = find_campaigns(records)
     assert group.references == ("R1", "R5", "R3", "R6", "R4")  # by first text, then its copies
     assert group.opening.startswith("Every Children's Trust Board") and group.opening.endswith("…")
+    (group,) = find_campaigns(records[::-1])  # the longest text first now: the order is still the arrival's
+    assert group.references == ("R6", "R3", "R5", "R1", "R4")
+    assert group.opening.startswith("OUR VILLAGE SCHOOL")
 
 
 def test_campaigns_need_most_of_the_shorter_texts_words_not_only_a_high_ratio() -> None:
