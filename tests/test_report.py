@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from builders.store_rows import CAMPAIGN_TEXT, CONFIDENTIAL_EMAIL, CONFIDENTIAL_MARK, HOSTILE, NOW
 from lxml import html as lxml_html
+from rapidfuzz import fuzz
 from sqlmodel import Session
 
 from parsers.formdef import FormDefinition
-from store.campaigns import find_campaigns
+from store.campaigns import CONTAINMENT, THRESHOLD, find_campaigns, normalise
 from store.db import make_engine, upgrade
 from store.export import iter_messages, iter_responses
 from store.models import Cycle
@@ -189,6 +190,59 @@ def test_campaigns_need_most_words_in_common() -> None:
     half = CAMPAIGN_TEXT[: len(CAMPAIGN_TEXT) // 2]
     records = [campaign_record("R1", CAMPAIGN_TEXT), campaign_record("R2", half + " " + "different words " * 12)]
     assert find_campaigns(records) == []
+
+
+BOARD = (
+    "Every Children's Trust Board should publish its minutes, name the parent governors who sit on it, "
+    "and report each year on how the views of local families changed what it decided to fund in the area it serves."
+)
+BUS = (
+    "Our village school has no bus after four o'clock, so children who stay for clubs must walk home "
+    "along an unlit lane; the guidance should ask the partners to plan their transport with schools and parents."
+)
+
+
+def test_campaigns_are_joined_through_a_text_like_both_in_the_order_they_came() -> None:
+    # BOARD and BUS share almost nothing; each is a part of both (a subset scores 100), so the three
+    # are one group although the first two are not alike: a text is compared with only some of its
+    # group, and the group is still whole, in arrival order, opening with the first text's words.
+    both = BOARD + " " + BUS
+    assert fuzz.token_set_ratio(normalise(BOARD), normalise(BUS)) < THRESHOLD
+    records = [
+        campaign_record("R1", BOARD),
+        campaign_record("R2", "Not the same at all, and too short."),
+        campaign_record("R3", BUS),
+        campaign_record("R4", both),
+        campaign_record("R5", BOARD.lower()),
+        campaign_record("R6", BUS.upper()),
+    ]
+    (group,) = find_campaigns(records)
+    assert group.references == ("R1", "R5", "R3", "R6", "R4")  # by first text, then its copies
+    assert group.opening.startswith("Every Children's Trust Board") and group.opening.endswith("…")
+    (group,) = find_campaigns(records[::-1])  # the longest text first now: the order is still the arrival's
+    assert group.references == ("R6", "R3", "R5", "R1", "R4")
+    assert group.opening.startswith("OUR VILLAGE SCHOOL")
+
+
+def test_campaigns_need_most_of_the_shorter_texts_words_not_only_a_high_ratio() -> None:
+    # The definition the search relies on: two texts are compared only when one holds at least
+    # CONTAINMENT of the other's distinct words. Spelt the American way, 30 % of the words differ by
+    # a letter: token_set_ratio still scores the two above THRESHOLD, but they are not one campaign.
+    british = (
+        "The organisation must prioritise a children's centre programme in every town, recognise good "
+        "behaviour in favour of prevention, and fund labour for outreach across colour lines; parents need "
+        "a centre they trust and a programme that lasts."
+    )
+    american = british
+    for uk, us in (("isation", "ization"), ("ise", "ize"), ("centre", "center"), ("programme", "program")):
+        american = american.replace(uk, us)
+    for uk in ("behaviour", "favour", "labour", "colour"):
+        american = american.replace(uk, uk.replace("our", "or"))
+    words, other = set(normalise(british).split()), set(normalise(american).split())
+    assert len(words & other) < CONTAINMENT * min(len(words), len(other))
+    assert fuzz.token_set_ratio(normalise(british), normalise(american)) >= THRESHOLD
+    assert find_campaigns([campaign_record("R1", british), campaign_record("R2", american)]) == []
+    assert [c.size for c in find_campaigns([campaign_record("R1", british)] * 2)] == [2]  # long enough to count
 
 
 # ---- in a real browser -------------------------------------------------------------------------
