@@ -118,6 +118,7 @@ class ReadAhead:
         for pk in [pk for pk in self._ahead if pk <= cursor]:
             self._ahead.pop(pk).cancel()  # filed, or claimed by another worker: not needed
         if len(self._ahead) > MAX_AHEAD - FILL_AT_LEAST:
+            self._all_read = False  # more may wait behind those in hand: look again once there is room
             return  # a query for a handful would be repeated for each message filed
         if self._all_read and not self._storing.is_set():
             return  # nothing new was stored since the last look (another worker's mail is filed unread)

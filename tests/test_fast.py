@@ -26,7 +26,7 @@ from builders.pdf_forms import build_looping_pdf
 from intake_env import BODY_RESPONSE, Instance, export, response_mail, run_intake
 from sqlmodel import Session
 
-from ingest import failpoints
+from ingest import failpoints, readahead
 from ingest.readahead import ReadAhead, _BatchConverter, may_need_converting
 from parsers.attachments import AttachmentJob
 from parsers.convert import convert_many, soffice_available
@@ -268,6 +268,45 @@ def test_messages_are_read_while_the_store_step_stores_and_their_conversions_sha
             assert batches == [], "no LibreOffice start while more may come"
         assert all(ahead.take(pk).result(timeout=30) == "a reading" for pk in range(1, 21))  # type: ignore[union-attr]
     assert batches == [4], "the four .doc files of both store batches in one start"
+
+
+def test_a_backlog_larger_than_the_read_ahead_window_is_read_ahead_to_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Stored in batches while reading (as the store step does), then filed one by one: every
+    message's reading was started ahead, not only the first window's (the rest would be read one
+    at a time by the filing thread itself)."""
+    monkeypatch.setattr(readahead, "MAX_AHEAD", 8)
+    monkeypatch.setattr(readahead, "FILL_AT_LEAST", 4)
+    url = f"sqlite:///{tmp_path / 'intake.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+
+    def unused(*_args: object) -> object:
+        raise AssertionError("every message is read whole")
+
+    ahead = ReadAhead(
+        form=FORM, limits=Limits(), read_whole=lambda raw, converted: "a reading", read_mail=unused,  # type: ignore[arg-type]
+        read_one=unused, convert=None, workers=2,  # type: ignore[arg-type]
+    )  # fmt: skip
+    with ahead:
+        with ahead.while_storing():
+            for first in range(0, 30, 2):  # each look finds all there is, until the window is full
+                with Session(engine) as session:
+                    for i in range(first, first + 2):
+                        raw = build_message(body=f"Answer {i}")
+                        session.add(Message(source_key=f"k{i}", content_hash=f"h{i}", raw=raw, size=len(raw)))
+                    session.commit()
+                ahead.fill(engine, 0)
+        missed = []
+        for pk in range(1, 31):
+            ahead.fill(engine, pk - 1)
+            started = ahead.take(pk)
+            if started is None:
+                missed.append(pk)
+            else:
+                assert started.result(timeout=10) == "a reading"
+    assert missed == [], "messages the read-ahead never started"
 
 
 CAMPAIGN_TEXT = """Here are my answers.
