@@ -131,12 +131,7 @@ def release_void_claims(engine: Engine) -> int:
                 if i not in _UNRECORDED and (who == worker_id() or is_gone(who) or _passed(until, now))
             ]
             if void:
-                session.exec(
-                    update(Acknowledgement)
-                    .where(col(Acknowledgement.id).in_(void), Acknowledgement.status == AckStatus.PENDING)
-                    .values(claimed_by=None, claimed_until=None)
-                )
-                session.commit()
+                _unclaim(session, void)
     except SQLAlchemyError as err:
         raise database_unavailable(err, "checking acknowledgements in flight") from err
     for ack_id in void:
@@ -191,14 +186,19 @@ def _release_claims(engine: Engine, ack_ids: list[int]) -> None:
         return
     try:
         with Session(engine) as session:
-            session.exec(
-                update(Acknowledgement)
-                .where(col(Acknowledgement.id).in_(ack_ids), Acknowledgement.status == AckStatus.PENDING)
-                .values(claimed_by=None, claimed_until=None)
-            )
-            session.commit()
+            _unclaim(session, ack_ids)
     except SQLAlchemyError as err:
         raise database_unavailable(err, "releasing acknowledgement claims") from err
+
+
+def _unclaim(session: Session, ack_ids: list[int]) -> None:
+    """Drop the claims on these acknowledgements that are still pending, and commit."""
+    session.exec(
+        update(Acknowledgement)
+        .where(col(Acknowledgement.id).in_(ack_ids), Acknowledgement.status == AckStatus.PENDING)
+        .values(claimed_by=None, claimed_until=None)
+    )
+    session.commit()
 
 
 def _send_one(
@@ -345,7 +345,9 @@ def copy_to_sent(
                     )
                 ).all()
             for ack_id, raw, rfc_message_id in sorted(rows, key=lambda row: row[0]):
-                if raw is None or stop_requested():
+                if stop_requested():
+                    break
+                if raw is None:
                     continue
                 failpoint("before-sent-copy")
                 source.append_once(folder, raw, rfc_message_id or f"<ack-{ack_id}>")
