@@ -13,14 +13,15 @@ unexpected error on one message is retried, and after MAX_ATTEMPTS it is `failed
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, false, func, or_, text
+from sqlalchemy import Connection, Engine, false, func, or_, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
@@ -100,19 +101,21 @@ def file_stored(
     waiting = _count_waiting(engine)
     if waiting > PROGRESS_EVERY:
         log.info("filing %d stored messages", waiting)
-    cursor = 0
-    while True:
-        if stop_requested():
-            if counts.processed < waiting:
-                log.info("stop requested: %d messages filed, the rest wait for the next start", counts.processed)
-            break
-        if ahead is not None:
-            ahead.fill(engine, cursor)
-        cursor = _file_next(engine, cursor, Readers(form, read_mail, read_one, limits, ahead), acks, counts)
-        if cursor is None:
-            break
-        if counts.processed % PROGRESS_EVERY == 0 and counts.processed < waiting:
-            log.info("filed %d of %d messages", counts.processed, waiting)
+    readers = Readers(form, read_mail, read_one, limits, ahead)
+    cursor: int | None = 0
+    # One connection for the step, not a checkout (with pool_pre_ping, a round trip) per message;
+    # each message is still filed in a transaction of its own.
+    with _connected(engine) as connection:
+        while cursor is not None:
+            if stop_requested():
+                if counts.processed < waiting:
+                    log.info("stop requested: %d messages filed, the rest wait for the next start", counts.processed)
+                break
+            if ahead is not None:
+                ahead.fill(engine, cursor)
+            cursor = _file_next(engine, connection, cursor, readers, acks, counts)
+            if cursor is not None and counts.processed % PROGRESS_EVERY == 0 and counts.processed < waiting:
+                log.info("filed %d of %d messages", counts.processed, waiting)
     if waiting > PROGRESS_EVERY:  # a back-fill's progress ends with where it ended
         log.info("filed %d of %d messages", counts.processed, waiting)
     return counts
@@ -147,14 +150,25 @@ class Readers:
         return mail, read_message(mail, self.form, self.read_one, self.limits)
 
 
-def _file_next(engine: Engine, cursor: int, readers: Readers, acks: AckSettings, counts: FilingCounts) -> int | None:
+@contextlib.contextmanager
+def _connected(engine: Engine) -> Iterator[Connection]:
+    try:
+        with engine.connect() as connection:
+            yield connection
+    except SQLAlchemyError as err:
+        raise database_unavailable(err, "filing") from err
+
+
+def _file_next(
+    engine: Engine, connection: Connection, cursor: int, readers: Readers, acks: AckSettings, counts: FilingCounts
+) -> int | None:
     """Claim the next stored message after `cursor` and file it; its id, or None when none is left.
 
     The claim is a row lock held by the filing transaction (FOR UPDATE SKIP LOCKED on PostgreSQL,
     so other workers pass it by; on SQLite one process files at a time). A kill releases it.
     """
     try:
-        with Session(engine) as session:
+        with Session(bind=connection) as session:
             msg = session.exec(
                 select(Message)
                 .options(defer(Message.raw))  # type: ignore[arg-type]

@@ -90,13 +90,13 @@ def send_pending(
         claimed = _claim_batch(engine, cursor, now or utcnow(), ignore_schedule)
         if not claimed:
             break
-        cursor = claimed[-1]
+        cursor = claimed[-1].id
         sent_or_tried = 0
-        for ack_id in claimed:
+        for ack in claimed:
             if stop_requested():
                 break
             sent_or_tried += 1
-            outcome = _send_one(engine, ack_id, delivery, envelope_from, (max_attempts, retry_base), counts)
+            outcome = _send_one(engine, ack, delivery, envelope_from, (max_attempts, retry_base), counts)
             if outcome == AckStatus.SENT:
                 counts.sent += 1
             elif outcome == AckStatus.FAILED:
@@ -105,7 +105,7 @@ def send_pending(
                 counts.deferred += 1
                 down = True
                 break
-        _release_claims(engine, claimed[sent_or_tried:])
+        _release_claims(engine, [ack.id for ack in claimed[sent_or_tried:]])
         if sent_copy is not None:  # batch by batch: a cycle does not end waiting on a pass's copies
             copy_to_sent(engine, *sent_copy, stop_requested=stop_requested)
     if sent_copy is not None:  # copies an earlier cycle could not make
@@ -145,16 +145,29 @@ def _passed(until: dt.datetime | None, now: dt.datetime) -> bool:
     return (until if until.tzinfo else until.replace(tzinfo=dt.UTC)) < now
 
 
-def _claim_batch(engine: Engine, cursor: int, now: dt.datetime, ignore_schedule: bool) -> list[int]:
+@dataclass(frozen=True)
+class _Claimed:
+    """A claimed acknowledgement, as read with its claim: nobody else changes it while it is ours."""
+
+    id: int
+    raw: bytes | None
+    to_address: str | None
+    attempts: int
+
+
+def _claim_batch(engine: Engine, cursor: int, now: dt.datetime, ignore_schedule: bool) -> list[_Claimed]:
     """Claim the next due, unclaimed acknowledgements after `cursor` (committed before sending).
 
-    Up to CLAIM_BATCH in one transaction: a commit per claim cost a write lock and a sync per
-    acknowledgement, taken in turn with the filing step. A claim is only a lease: those not sent
-    are released, and a claim left by a process that died is void (`release_void_claims`).
+    Up to CLAIM_BATCH in one transaction, read in the same query: a commit per claim cost a write
+    lock and a sync per acknowledgement, taken in turn with the filing step, and a read per send
+    four round trips. A claim is only a lease: those not sent are released, and a claim left by a
+    process that died is void (`release_void_claims`).
     """
     try:
         with Session(engine) as session:
-            query = select(Acknowledgement.id).where(
+            query = select(
+                Acknowledgement.id, Acknowledgement.raw, Acknowledgement.to_address, Acknowledgement.attempts
+            ).where(
                 Acknowledgement.status == AckStatus.PENDING,
                 col(Acknowledgement.claimed_by).is_(None),
                 col(Acknowledgement.id) > cursor,
@@ -163,19 +176,20 @@ def _claim_batch(engine: Engine, cursor: int, now: dt.datetime, ignore_schedule:
                 query = query.where(
                     or_(col(Acknowledgement.next_attempt_at).is_(None), col(Acknowledgement.next_attempt_at) <= now)
                 )
-            ids = list(
-                session.exec(
+            claimed = [
+                _Claimed(*row)
+                for row in session.exec(
                     query.order_by(col(Acknowledgement.id)).limit(CLAIM_BATCH).with_for_update(skip_locked=True)
-                ).all()
-            )
-            if ids:
+                )
+            ]
+            if claimed:
                 session.exec(
                     update(Acknowledgement)
-                    .where(col(Acknowledgement.id).in_(ids))
+                    .where(col(Acknowledgement.id).in_([ack.id for ack in claimed]))
                     .values(claimed_by=worker_id(), claimed_until=utcnow() + CLAIM_LEASE)
                 )
                 session.commit()
-            return ids
+            return claimed
     except SQLAlchemyError as err:
         raise database_unavailable(err, "claiming acknowledgements") from err
 
@@ -203,24 +217,19 @@ def _unclaim(session: Session, ack_ids: list[int]) -> None:
 
 def _send_one(
     engine: Engine,
-    ack_id: int,
+    ack: _Claimed,
     delivery: Delivery,
     envelope_from: str,
     schedule: tuple[int, dt.timedelta],
     counts: SendCounts,
 ) -> str:
-    try:
-        with Session(engine) as session:
-            ack = session.get(Acknowledgement, ack_id)
-            raw, to_address, attempts = (ack.raw, ack.to_address, ack.attempts) if ack else (None, None, 0)
-    except SQLAlchemyError as err:
-        raise database_unavailable(err, "reading an acknowledgement") from err
-    if raw is None or not to_address:
+    ack_id = ack.id
+    if ack.raw is None or not ack.to_address:
         return "skipped"
     failpoint("before-send")
-    attempts += 1
+    attempts = ack.attempts + 1
     try:
-        delivery.send(raw, envelope_from, [to_address])
+        delivery.send(ack.raw, envelope_from, [ack.to_address])
     except PermanentDeliveryError as err:
         _record(engine, ack_id, status=AckStatus.FAILED, attempts=attempts, last_error=str(err),
                 reason=f"refused: {err}", failed_at=utcnow(), retry_allowed=False)  # fmt: skip
