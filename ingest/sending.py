@@ -32,7 +32,7 @@ from ingest.failpoints import failpoint
 from ingest.sources import MailSource
 from ingest.workers import is_gone, worker_id
 from store.db import DatabaseUnavailable, database_unavailable
-from store.models import Acknowledgement, AckStatus, utcnow
+from store.models import COPY_DUE, Acknowledgement, AckStatus, utcnow
 
 log = logging.getLogger(__name__)
 BASE_BACKOFF = dt.timedelta(seconds=60)
@@ -99,6 +99,8 @@ def send_pending(
             outcome = _send_one(engine, ack, delivery, envelope_from, (max_attempts, retry_base), counts)
             if outcome == AckStatus.SENT:
                 counts.sent += 1
+                if sent_copy is not None:
+                    _COPY_UNTRIED.add(ack.id)
             elif outcome == AckStatus.FAILED:
                 counts.failed += 1
             elif outcome == "down":
@@ -265,6 +267,10 @@ def _deferred(
     return "down"
 
 
+# Acknowledgements this process sent and has not tried to copy to the Sent folder yet: no copy of
+# them can exist, so theirs is made without searching the folder first.
+_COPY_UNTRIED: set[int] = set()
+
 # Sends the server accepted that the database could not record yet: recorded before anything else
 # by this process's next send step (and never sent again meanwhile: their claims stay ours).
 _UNRECORDED: dict[int, dict[str, object]] = {}
@@ -330,15 +336,13 @@ def copy_to_sent(
     """Put a copy of each sent acknowledgement not yet copied into the Sent folder, so staff see it.
 
     The copy is made at most once (the source skips a Message-ID already in the folder) and a
-    failure never unsends: copies that could not be made are made by a later cycle.
+    failure never unsends: copies that could not be made are made by a later cycle. The folder is
+    searched only for acknowledgements this process did not just send (`_COPY_UNTRIED`): those an
+    earlier process or another worker sent, whose copy may have been made and not recorded.
     """
     try:
         with Session(engine) as session:
-            due = session.exec(
-                select(Acknowledgement.id).where(
-                    Acknowledgement.status == AckStatus.SENT, col(Acknowledgement.copied_to_sent).is_(False)
-                )
-            ).all()
+            due = session.exec(select(Acknowledgement.id).where(*COPY_DUE).order_by(col(Acknowledgement.id))).all()
     except SQLAlchemyError as err:
         raise database_unavailable(err, "listing acknowledgements to copy") from err
     copied = 0
@@ -358,8 +362,10 @@ def copy_to_sent(
                     break
                 if raw is None:
                     continue
+                untried = ack_id in _COPY_UNTRIED
+                _COPY_UNTRIED.discard(ack_id)  # from here a copy may exist: a later try looks first
                 failpoint("before-sent-copy")
-                source.append_once(folder, raw, rfc_message_id or f"<ack-{ack_id}>")
+                source.append_once(folder, raw, rfc_message_id or f"<ack-{ack_id}>", may_exist=not untried)
                 failpoint("sent-copied")
                 made.append(ack_id)
         except IntakeError as err:  # the acknowledgement went out; the copy waits for a later cycle

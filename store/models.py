@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import JSON, Column, LargeBinary, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 
 def utcnow() -> dt.datetime:
@@ -130,6 +130,12 @@ class Acknowledgement(SQLModel, table=True):
     retry_allowed: bool = False
     raw_removed_at: dt.datetime | None = None  # raw and to_address gone: retention or erasure
     erased_at: dt.datetime | None = None
+
+
+# Sent acknowledgements whose copy in the Sent folder is still to be made, found through the index
+# ix_acknowledgements_copy_due (copied_to_sent, status, id) without reading every acknowledgement
+# ever sent (migration 0017).
+COPY_DUE = (col(Acknowledgement.copied_to_sent).is_(False), col(Acknowledgement.status) == AckStatus.SENT)
 
 
 class AuditEntry(SQLModel, table=True):

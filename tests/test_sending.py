@@ -12,13 +12,16 @@ from pathlib import Path
 
 import pytest
 from builders.mail import build_message
-from sqlalchemy import Engine
+from servers import DovecotServer
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
+from test_sources import imap_source
 
+from ingest import sending
 from ingest.delivery import OutboxDelivery
 from ingest.errors import TransientError
 from ingest.sending import CLAIM_BATCH, copy_to_sent, send_pending
-from ingest.sources import MaildirSource
+from ingest.sources import ImapSource, MaildirSource
 from store.db import make_engine, upgrade
 from store.models import Acknowledgement, AckStatus, Message
 
@@ -113,3 +116,48 @@ def test_each_sent_acknowledgement_is_copied_to_sent_once(
     copies = [p for sub in ("new", "cur") for p in (tmp_path / "mail" / ".Sent" / sub).glob("*")]
     assert len(copies) == COUNT
     assert copy_to_sent(engine, source, "Sent") == 0
+
+
+class CountingSearches(ImapSource):
+    """The real IMAP source, counting the folder searches `append_once` makes."""
+
+    searches = 0
+
+    def _guarded(self, doing, operation):  # type: ignore[no-untyped-def]
+        def counted(client):  # type: ignore[no-untyped-def]
+            real_search = client.search
+
+            def search(*args, **kwargs):  # type: ignore[no-untyped-def]
+                CountingSearches.searches += 1
+                return real_search(*args, **kwargs)
+
+            client.search = search
+            try:
+                return operation(client)
+            finally:
+                client.search = real_search
+
+        return super()._guarded(doing, counted)
+
+
+def test_copies_of_acknowledgements_sent_here_are_made_without_searching_the_sent_folder(
+    engine: Engine, tmp_path: Path, clean_dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch
+):
+    """A search of the Sent folder reads every message in it (its cost grows with the folder), so it
+    is made only for a copy that may exist: one an earlier process may have made and not recorded."""
+    monkeypatch.setattr(sending, "_COPY_UNTRIED", set())
+    CountingSearches.searches = 0
+    with imap_source(clean_dovecot, CountingSearches) as source:
+        _send(engine, Recording(tmp_path / "outbox"), sent_copy=(source, "Sent"))
+        assert CountingSearches.searches == 0
+        assert len(clean_dovecot.list_folder("Sent")) == COUNT
+        assert all(a.copied_to_sent for a in _acks(engine))
+        # A process killed after two copies were made and before they were recorded: the next
+        # process (which sent none of them) searches for those, and makes no second copy.
+        with Session(engine) as session:
+            session.exec(update(Acknowledgement).where(col(Acknowledgement.id) <= 2).values(copied_to_sent=False))
+            session.commit()
+        monkeypatch.setattr(sending, "_COPY_UNTRIED", set())
+        assert copy_to_sent(engine, source, "Sent") == 2
+    assert CountingSearches.searches == 2
+    assert len(clean_dovecot.list_folder("Sent")) == COUNT
