@@ -31,6 +31,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
@@ -38,7 +39,9 @@ from sqlalchemy import Engine
 from ingest.config import Config
 from ingest.cycle import CycleResult, open_mail_source, run_cycle
 from ingest.errors import AnotherWorkerRunning, DatabaseUnavailable
-from store.campaign_cache import CampaignCache
+
+if TYPE_CHECKING:
+    from store.campaign_cache import CampaignCache
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +139,8 @@ def _start_watcher(config: Config, engine: Engine, wake: threading.Event, stop: 
 
 def serve_until(stop: threading.Event, config: Config, engine: Engine) -> int:
     """The serve loop, until `stop` is set (tests call it in a thread with their own event)."""
+    from store.campaign_cache import CampaignCache
+
     s = config.settings.schedule
     wake = threading.Event()
     watching = _start_watcher(config, engine, wake, stop)

@@ -118,7 +118,7 @@ class CampaignCache:
 
     def _why_rebuild(self, marks: Marks) -> str | None:
         if self._index is None or self._marks is None:
-            return "first build"
+            return "first build" if self.last is None else "the last refresh did not finish"
         if (marks.audit_rows, marks.last_audit) != (self._marks.audit_rows, self._marks.last_audit):
             return "corrections or erasures since the last"
         if marks.erased_messages != self._marks.erased_messages:

@@ -27,7 +27,7 @@ from ingest.cycle import CycleResult, run_cycle
 from ingest.report_mail import send_report
 from parsers.formdef import FormDefinition
 from store.campaign_cache import CampaignCache, Refresh
-from store.campaigns import Campaign, find_campaigns
+from store.campaigns import Campaign, CampaignIndex, find_campaigns
 from store.db import make_engine, upgrade
 from store.erasure import erase, plan_for_person, plan_for_references
 from store.figures import campaign_records
@@ -118,6 +118,31 @@ def test_the_first_call_builds_and_later_ones_read_only_the_new_responses(
         "campaign search: added 12 new response(s)",
         "campaign search: added 0 new response(s)",
     ]
+
+
+def test_a_refresh_that_fails_half_way_is_done_again_in_full(
+    engine: Engine, form: FormDefinition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(12)
+    file(engine, campaign_texts(rng, 20))
+    cache = CampaignCache(form)
+    refreshed(engine, cache)
+    file(engine, campaign_texts(rng, 6))
+    added: list[object] = []
+
+    def add_then_fail(index: CampaignIndex, *args: object) -> None:
+        if added:
+            raise RuntimeError("the database went away")
+        added.append(args)
+        real_add(index, *args)
+
+    real_add = CampaignIndex.add
+    monkeypatch.setattr(CampaignIndex, "add", add_then_fail)
+    with pytest.raises(RuntimeError):
+        refreshed(engine, cache)
+    monkeypatch.undo()
+    assert refreshed(engine, cache) == full_search(engine, form)
+    assert cache.last == Refresh(26, "the last refresh did not finish")
 
 
 def test_a_correction_through_review_rebuilds(engine: Engine, form: FormDefinition) -> None:
