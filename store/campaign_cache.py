@@ -120,9 +120,9 @@ class CampaignCache:
         if self._index is None or self._marks is None:
             return "first build" if self.last is None else "the last refresh did not finish"
         if (marks.audit_rows, marks.last_audit) != (self._marks.audit_rows, self._marks.last_audit):
-            return "corrections or erasures since the last"
+            return "corrections or erasures since the last refresh"
         if marks.erased_messages != self._marks.erased_messages:
-            return "messages erased since the last"
+            return "messages erased since the last refresh"
         return None
 
     def _records(self, session: Session, after_id: int | None = None) -> Iterator[dict[str, Any]]:

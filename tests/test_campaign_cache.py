@@ -36,7 +36,7 @@ from store.personal import Person
 from store.report_html import gather, render_report
 from store.review import apply_corrections
 
-REBUILT_FOR_AUDIT = "corrections or erasures since the last"
+REBUILT_FOR_AUDIT = "corrections or erasures since the last refresh"
 REBUILT_FOR_ORDER = "responses committed out of id order, or removed"
 
 
@@ -205,7 +205,7 @@ def test_an_erasure_that_writes_no_audit_row_rebuilds_the_view_without_personal_
         erase(s, plan, who="dpo", redact_text=True)
         assert s.exec(select(func.count()).select_from(AuditEntry)).one() == audit_rows
     assert refreshed(engine, published) == full_search(engine, form, published=True, personal=False)
-    assert published.last == Refresh(3, "messages erased since the last")
+    assert published.last == Refresh(3, "messages erased since the last refresh")
     assert refreshed(engine, staff) == full_search(engine, form)
     assert staff.last == Refresh(0, None)  # the staff view never reads the sender
 
