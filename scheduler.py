@@ -14,6 +14,9 @@ short grace (ingest/guard.py), and the IDLE wait ends at once. APScheduler runs 
 A cycle that cannot run (the database down, or on SQLite another process's cycle in progress) is
 logged and skipped; the service keeps its schedule and tries again at the next interval.
 
+The loop keeps the e-mailed report's campaign index across its cycles (store/campaign_cache.py), so
+each report's campaign search reads only the responses filed since the last one.
+
 Logging: an idle cycle says nothing at INFO, except one heartbeat line every `heartbeat_cycles`
 idle cycles; a cycle that did work says one summary line; one that could not complete says so at
 WARNING (after its step's ERROR line). `-v` shows every step.
@@ -28,6 +31,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
@@ -35,6 +39,9 @@ from sqlalchemy import Engine
 from ingest.config import Config
 from ingest.cycle import CycleResult, open_mail_source, run_cycle
 from ingest.errors import AnotherWorkerRunning, DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from store.campaign_cache import CampaignCache
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +101,11 @@ class CycleLog:
         self.idle = 0
 
 
-def _one_cycle(config: Config, engine: Engine, stop: threading.Event, cycles: CycleLog) -> None:
+def _one_cycle(
+    config: Config, engine: Engine, stop: threading.Event, cycles: CycleLog, campaigns: CampaignCache
+) -> None:
     try:
-        result = run_cycle(config, engine, stop=stop, lock_wait_seconds=0)
+        result = run_cycle(config, engine, stop=stop, lock_wait_seconds=0, campaign_cache=campaigns)
     except AnotherWorkerRunning as err:
         log.debug("cycle skipped: %s", err)
         return
@@ -130,6 +139,8 @@ def _start_watcher(config: Config, engine: Engine, wake: threading.Event, stop: 
 
 def serve_until(stop: threading.Event, config: Config, engine: Engine) -> int:
     """The serve loop, until `stop` is set (tests call it in a thread with their own event)."""
+    from store.campaign_cache import CampaignCache
+
     s = config.settings.schedule
     wake = threading.Event()
     watching = _start_watcher(config, engine, wake, stop)
@@ -150,11 +161,12 @@ def serve_until(stop: threading.Event, config: Config, engine: Engine) -> int:
     push = " and on new mail" if watching else ""
     log.info("serving: a cycle every %d s%s; send SIGTERM to stop", s.interval_seconds, push)
     cycles = CycleLog(s.heartbeat_cycles)
+    campaigns = CampaignCache(config.form)  # the e-mailed report's campaigns, kept across cycles
     try:
         while not stop.is_set():
             started = time.monotonic()
             wake.clear()
-            _one_cycle(config, engine, stop, cycles)
+            _one_cycle(config, engine, stop, cycles, campaigns)
             wake.wait(max(s.interval_seconds - (time.monotonic() - started), 0))
     finally:
         stop.set()

@@ -8,9 +8,12 @@ the form reader files them; ~4 KiB a response), ~16 KiB of raw bytes per message
 texts, confidential, late and needs-review responses, and per 50 responses a duplicate, an
 out-of-office reply and a failed message. Then, each in a fresh process so that its peak memory
 is its own, it times `render_text(summarise(...))`, `render_report(...)` and the campaign search
-alone, and prints seconds and peak RSS (VmHWM) for each, beside the RSS after imports. The
-SQLite file goes to a temporary folder (or `--keep PATH`); PostgreSQL gets a fresh database on
-127.0.0.1:5432 (tests/servers.py), dropped afterwards.
+alone, and prints seconds and peak RSS (VmHWM) for each, beside the RSS after imports. Last, the
+service's campaign cache (store/campaign_cache.py): its first call (a full build, with the index
+of every word it keeps for additions), then a refresh after `--new` more responses (50) are
+inserted, then one with nothing new; the new rows are rolled back after, so the database is as
+built. The SQLite file goes to a temporary folder (or `--keep PATH`); PostgreSQL gets a fresh
+database on 127.0.0.1:5432 (tests/servers.py), dropped afterwards.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -188,9 +191,76 @@ def measure(url: str, what: str) -> dict:
     return {"seconds": seconds, "peak_mb": own_peak_rss_mb(), "base_mb": base, "size": size}
 
 
-def in_child(url: str, what: str) -> dict:
+def measure_refresh(url: str, new: int) -> dict:
+    """The campaign cache: first call, a refresh after `new` responses more, one with nothing new."""
+    from sqlmodel import func, select
+
+    from store.campaign_cache import CampaignCache
+
+    form = load_form(DEFAULT_FORM_PATH)
+    engine = make_engine(url)
+    cats = [c.id for c in form.categories] + [None]
+    out: dict = {}
+    with Session(engine) as session:
+        session.connection()
+        out["base_mb"] = own_peak_rss_mb()
+        cache = CampaignCache(form)
+        out["build"] = timed(lambda: cache.campaigns(session))
+        out["build_read"] = cache.last.read if cache.last else 0
+        out["build_mb"] = own_peak_rss_mb()
+        rng = random.Random(new)
+        last = session.exec(select(func.max(Message.id))).one() or 0
+        rows = [(last + 1 + k, rng) for k in range(new)]
+        session.execute(insert(Message), [new_message(pk) for pk, _ in rows])
+        session.execute(insert(Response), [response_row(r, pk, form, cats, False) for pk, r in rows])
+        out["refresh"] = timed(lambda: cache.campaigns(session))
+        out["refresh_read"] = cache.last.read if cache.last else 0
+        out["refresh_rebuilt"] = cache.last.rebuilt if cache.last else None
+        out["idle"] = timed(lambda: cache.campaigns(session))
+        out["peak_mb"] = own_peak_rss_mb()
+        session.rollback()
+    return out
+
+
+def describe_refresh(m: dict, new: int) -> str:
+    rebuilt = f", rebuilt: {m['refresh_rebuilt']}" if m["refresh_rebuilt"] else ""
+    return (
+        f"campaign cache   first call {m['build']:.2f} s ({m['build_read']} read, RSS {m['build_mb']:.1f} MiB); "
+        f"refresh with {new} new {m['refresh'] * 1000:.0f} ms ({m['refresh_read']} read{rebuilt}); "
+        f"nothing new {m['idle'] * 1000:.0f} ms; peak RSS {m['peak_mb']:.1f} MiB (after imports {m['base_mb']:.1f} MiB)"
+    )
+
+
+def timed(call: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def new_message(pk: int) -> dict:
+    return {
+        "id": pk,
+        "source_key": f"maildir:cur/new-{pk}",
+        "message_id": f"<new{pk}@example.org>",
+        "content_hash": hashlib.sha256(f"new{pk}".encode()).hexdigest(),
+        "raw": b"new",
+        "size": 3,
+        "received_at": NOW,
+        "sender": f"person{pk}@example.org",
+        "stored_at": NOW,
+        "state": MessageState.DONE,
+        "disposition": "response",
+        "problems": [],
+        "attempts": 0,
+    }
+
+
+def in_child(url: str, what: str, new: int = 0) -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, "--measure", what, "--url", url], capture_output=True, text=True, check=True
+        [sys.executable, __file__, "--measure", what, "--url", url, "--new", str(new)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout)
 
@@ -212,11 +282,16 @@ def main() -> None:
     parser.add_argument("--responses", type=int, default=10_000)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--keep", metavar="PATH", help="SQLite: build the database here and keep it")
+    parser.add_argument("--new", type=int, default=50, help="responses added before the campaign cache's refresh")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.url, args.measure)))
+        print(
+            json.dumps(
+                measure_refresh(args.url, args.new) if args.measure == "refresh" else measure(args.url, args.measure)
+            )
+        )
         return
     form = load_form(DEFAULT_FORM_PATH)
     with database(args.database, args.keep) as url:
@@ -229,6 +304,7 @@ def main() -> None:
                 f"{title:16s} {m['seconds']:6.2f} s   peak RSS {m['peak_mb']:6.1f} MiB "
                 f"(after imports {m['base_mb']:.1f} MiB)"
             )
+        print(describe_refresh(in_child(url, "refresh", args.new), args.new))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -44,6 +45,9 @@ from parsers.sandbox import ParseLimitError, ReaderInterrupted, preload_modules,
 from parsers.whole import Converted, WholeResult, read_whole
 from store.db import database_unavailable, exclusive_cycle, mailbox_poll_lock
 from store.models import Cycle, utcnow
+
+if TYPE_CHECKING:
+    from store.campaign_cache import CampaignCache
 
 log = logging.getLogger(__name__)
 
@@ -254,11 +258,14 @@ def run_cycle(
     read_one: ReadOne | None = None,
     progress: Progress | None = None,
     lock_wait_seconds: float | None = None,
+    campaign_cache: CampaignCache | None = None,
 ) -> CycleResult:
     """Run one complete cycle and record it; never raises for a mailbox, message or SMTP failure.
 
     Raises `DatabaseUnavailable` when the cycle cannot even be recorded, and `AnotherWorkerRunning`
     (SQLite) when another process holds the database for longer than `lock_wait_seconds`.
+    `campaign_cache` (the serve loop's, kept across cycles) lets the e-mailed report's campaign
+    search read only the responses filed since the last; without it the search reads them all.
     """
     stop = stop or threading.Event()
     deadline = config.settings.schedule.cycle_deadline_seconds
@@ -275,7 +282,7 @@ def run_cycle(
             if not guard.should_stop():
                 _send_step(config, engine, source, result, guard)
             if config.settings.report.email_to and (result.stored.stored or result.filed.processed):
-                _mail_report(config, engine)
+                _mail_report(config, engine, campaign_cache)
             if guard.should_stop():
                 result.errors.append(f"cycle: {guard.why()}; what is left waits for the next cycle")
         finally:
@@ -522,7 +529,7 @@ def deliver_acknowledgements(
     )
 
 
-def _mail_report(config: Config, engine: Engine) -> None:
+def _mail_report(config: Config, engine: Engine, campaign_cache: CampaignCache | None) -> None:
     from ingest.report_mail import send_report
 
     try:
@@ -534,6 +541,7 @@ def _mail_report(config: Config, engine: Engine) -> None:
             from_address=config.settings.smtp.from_address,
             to=list(config.settings.report.email_to),
             interval_seconds=config.settings.schedule.interval_seconds,
+            campaign_cache=campaign_cache,
         )
     except (IntakeError, SQLAlchemyError, OSError) as err:
         log.warning("report not e-mailed: %s", err)

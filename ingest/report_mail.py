@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from ingest.delivery import Delivery, wire_bytes
 from parsers.formdef import FormDefinition
+from store.campaign_cache import CampaignCache
 from store.personal import redact_emails
 from store.report_html import render_report
 from store.summary import render_text, summarise
@@ -47,12 +48,18 @@ def send_report(
     from_address: str,
     to: list[str],
     interval_seconds: int,
+    campaign_cache: CampaignCache | None = None,
+    now: dt.datetime | None = None,
 ) -> bool:
-    """Render and send the report; True when the server took it."""
-    now = dt.datetime.now(dt.UTC)
+    """Render and send the report; True when the server took it.
+
+    `campaign_cache` is the serving process's (store/campaign_cache.py): the campaign search then
+    reads only the responses filed since the last report, and finds what a full search would.
+    """
+    now = now or dt.datetime.now(dt.UTC)
     with Session(engine) as session:
         text = render_text(summarise(session, form))
-        html = render_report(session, form, interval_seconds=interval_seconds, now=now)
+        html = render_report(session, form, interval_seconds=interval_seconds, now=now, campaign_cache=campaign_cache)
     msg = compose_report_mail(from_address=from_address, to=to, form=form, text=text, html=html, now=now)
     try:
         delivery.send(wire_bytes(msg), from_address, to)

@@ -168,12 +168,25 @@ def answer_counts(session: Session, *, published: bool = False) -> AnswerCounts:
 
 
 def campaign_records(
-    session: Session, form: FormDefinition, *, published: bool = False, personal: bool = True
+    session: Session,
+    form: FormDefinition,
+    *,
+    published: bool = False,
+    personal: bool = True,
+    after_id: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Each response's own words (comments and letter text) in arrival order, streamed, for the campaign
-    search; `personal=False` redacts them as the published export does (store/published.py)."""
+    search; `personal=False` redacts them as the published export does (store/published.py).
+
+    Each record also holds its response's primary key (`response_pk`) and its place in arrival order
+    (`position`: message_pk, seq). `after_id` streams only the responses with a higher primary key,
+    in key order, read through the key's index (store/campaign_cache.py adds them to a kept index).
+    """
     query = (
         select(
+            Response.id,
+            Response.message_pk,
+            Response.seq,
             Response.reference,
             Response.answers,
             Response.text,
@@ -185,11 +198,17 @@ def campaign_records(
         )
         .join(Message, col(Message.id) == Response.message_pk)
         .where(*_public(published))
-        .order_by(col(Response.message_pk), col(Response.seq))
         .execution_options(yield_per=STREAM_ROWS)
     )
-    for reference, answers, text, name, organisation, address, email, sender in session.exec(query):
+    if after_id is None:
+        query = query.order_by(col(Response.message_pk), col(Response.seq))
+    else:
+        query = query.where(col(Response.id) > after_id).order_by(col(Response.id))
+    for row in session.exec(query):
+        pk, message_pk, seq, reference, answers, text, name, organisation, address, email, sender = row
         record = {
+            "response_pk": pk,
+            "position": (message_pk, seq),
             "reference": reference,
             "sender": sender,
             "respondent": {"name": name, "organisation": organisation, "address": address, "email": email},
@@ -197,3 +216,9 @@ def campaign_records(
             "text": text,
         }
         yield record if personal else published_words(record)
+
+
+def campaign_record_count(session: Session, *, published: bool = False) -> int:
+    """How many records `campaign_records` streams for the view: the same join and filter, counted."""
+    query = select(func.count()).select_from(Response).join(Message, col(Message.id) == Response.message_pk)
+    return session.exec(query.where(*_public(published))).one()

@@ -4,7 +4,8 @@ Every count is an SQL aggregate (store/figures.py) that agrees with the JSONL ex
 tests/test_figures.py proves figure by figure; the rows, percentages and bars are pure functions of
 those counts. Only the lists that need a person (responses to review, messages that failed) are
 export records, read with a WHERE for just those rows; the campaign search streams every
-response's own words (store/campaigns.py). Charts are inline SVG whose geometry is computed here
+response's own words (store/campaigns.py), or, for the report the service e-mails, only those filed
+since its last (store/campaign_cache.py). Charts are inline SVG whose geometry is computed here
 and drawn by the template, so no respondent text is ever marked safe, and the page needs no
 JavaScript. `published=True` gives the view fit to publish: confidential responses are left out of
 every figure and list, and names and e-mail addresses out of every list; unless
@@ -27,6 +28,7 @@ import jinja2
 from sqlmodel import Session, col, func, select
 
 from parsers.formdef import FormDefinition
+from store.campaign_cache import CampaignCache
 from store.campaigns import Campaign, find_campaigns, opening_words, response_words
 from store.export import iter_messages, iter_responses
 from store.figures import (
@@ -335,11 +337,22 @@ def gather(
     include_personal: bool = False,
     now: dt.datetime | None = None,
     interval_seconds: float = 300,
+    campaign_cache: CampaignCache | None = None,
 ) -> ReportData:
-    """Every figure of the report, counted by the database, with the lists that need a person."""
+    """Every figure of the report, counted by the database, with the lists that need a person.
+
+    The campaigns come from `campaign_cache` when given (the service's, kept between its reports:
+    store/campaign_cache.py), else from a full search; the two give the same campaigns.
+    """
     now = _aware(now) or dt.datetime.now(dt.UTC)
     personal = include_personal or not published
     view = {"exclude_confidential": published, "personal": personal}
+    if campaign_cache is None:
+        campaigns = find_campaigns(campaign_records(session, form, published=published, personal=personal))
+    elif (campaign_cache.published, campaign_cache.personal) != (published, personal):
+        raise ValueError("the campaign cache holds another view of the report")
+    else:
+        campaigns = campaign_cache.campaigns(session)
     last_cycle = session.exec(select(Cycle).order_by(col(Cycle.id).desc())).first()
     return ReportData(
         form=form,
@@ -357,7 +370,7 @@ def gather(
         categories=category_rows(responses_by(session, Response.category, published=published), form),
         questions=question_figures(answer_counts(session, published=published), form),
         daily=daily_chart(responses_per_day(session, published=published), form),
-        campaigns=find_campaigns(campaign_records(session, form, published=published, personal=personal)),
+        campaigns=campaigns,
     )
 
 
@@ -416,6 +429,7 @@ def render_report(
     include_personal: bool = False,
     now: dt.datetime | None = None,
     interval_seconds: float = 300,
+    campaign_cache: CampaignCache | None = None,
 ) -> str:
     """The report as one self-contained HTML page (inline CSS and SVG, no scripts)."""
     data = gather(
@@ -425,5 +439,6 @@ def render_report(
         include_personal=include_personal,
         now=now,
         interval_seconds=interval_seconds,
+        campaign_cache=campaign_cache,
     )
     return environment().get_template("report.html.j2").render(d=data, kind_labels=KIND_LABELS)

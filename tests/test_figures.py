@@ -213,7 +213,7 @@ def test_the_reports_read_whole_rows_only_of_what_needs_a_person(
     for statement in statements:
         columns = statement.split(" FROM ", 1)[0]
         assert not re.search(r"\b(messages|acknowledgements)\.raw\b", columns), statement
-        if "responses.id" in columns:  # whole response rows (with their message's): only those to review
+        if "responses.fingerprint" in columns:  # whole response rows (with their message's): only those to review
             assert "WHERE responses.status = " in statement, statement
         elif "messages.source_key" in columns:  # whole message rows: only those that failed
             assert "WHERE messages.disposition = " in statement, statement
