@@ -47,11 +47,12 @@ def content_hash(raw: bytes) -> str:
 
 
 def _stored_in(connection: Connection, key: str) -> bool:
-    """Each lookup in a transaction of its own (it sees what was committed since the last one)."""
+    """Whether the key is stored. Lookups in a row share one transaction, which the next insert
+    ends (two round trips a lookup fewer on PostgreSQL): each still sees what other workers have
+    committed, since PostgreSQL reads at READ COMMITTED and SQLite's driver reads outside any
+    transaction until the first write."""
     try:
-        found = connection.execute(select(Message.id).where(Message.source_key == key)).first() is not None
-        connection.rollback()
-        return found
+        return connection.execute(select(Message.id).where(Message.source_key == key)).first() is not None
     except SQLAlchemyError as err:
         raise database_unavailable(err, "checking what is stored") from err
 
