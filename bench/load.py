@@ -6,8 +6,9 @@ A private Dovecot (tests/servers.py) receives the mixed mail of bench/corpus.py,
 messages at a time; after each delivery the service (its own process, as `intake run`, every
 sandbox limit in force) runs one cycle, which takes in, files and acknowledges them. Printed:
 messages/s for each chunk (flat if the cost grows with new mail only), the service's peak RSS
-after each chunk, and the idle cycle (nothing new; the median of five) with every message processed against the
-idle cycle on the empty mailbox, with the IMAP FETCH items each idle cycle asked for (no body).
+after each chunk, and the idle cycle (nothing new; the median of five) with every message
+processed against the idle cycle on the empty mailbox, with the IMAP FETCH items each idle cycle
+asked for (no body).
 
 The messages are the corpus's templates (`--templates`, default 100) with a new sender and
 Message-ID for each copy: a copy of a form that names its author is then filed as a duplicate of
