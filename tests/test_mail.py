@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import email
+from email.message import EmailMessage, Message
+
 from builders.docx_forms import build_docx, sample_reading
 from builders.mail import DOCX_TYPE, build_message
 
 from parsers.formdef import DEFAULT_FORM_PATH, load_form
-from parsers.mail import header_facts, parse_mail
+from parsers.mail import TOLERANT, header_facts, parse_mail
 
 HOSTILE = (
     b"Return-Path: <>\r\n"
@@ -44,3 +47,39 @@ def test_forwarded_message_becomes_a_forwarded_mail_with_its_attachment():
     )
     mail = parse_mail(outer)
     assert [a.filename for a in mail.forwarded[0].attachments] == ["form.docx"]
+
+
+def _tree(message: Message) -> list[tuple]:
+    """Everything of a parsed message that reading it can see, part by part."""
+    return [
+        (
+            type(part).__name__,
+            part.get_content_type(),
+            [(name, str(value)) for name, value in part.items()],
+            None if part.is_multipart() else part.get_payload(decode=True),
+            [type(defect).__name__ for defect in part.defects],
+            part.get_filename(),
+            part.preamble,
+            part.epilogue,
+        )
+        for part in message.walk()
+    ]
+
+
+def test_the_headers_are_the_tree_mail_parser_parsed_read_as_the_tolerant_policy_reads_a_parse_of_its_own():
+    """parse_mail parses the bytes once: the tree mail-parser made serves as the EmailMessage too."""
+    form = load_form(DEFAULT_FORM_PATH)
+    inner = build_message(attachments=[("form.docx", DOCX_TYPE, build_docx(form, sample_reading(form, 3), "x_cell"))])
+    broken = (  # a part that never ends: defects on the message
+        b"From: a@example.org\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n"
+        b"--zz\r\nContent-Type: text/plain\r\n\r\nno end"
+    )
+    for raw in (
+        HOSTILE,
+        broken,
+        inner,
+        build_message(sender="Office <office@example.org>", attachments=[("response.eml", "message/rfc822", inner)]),
+    ):
+        headers = parse_mail(raw).headers
+        assert isinstance(headers, EmailMessage) and headers.policy is TOLERANT
+        assert _tree(headers) == _tree(email.message_from_bytes(raw, policy=TOLERANT))
