@@ -29,9 +29,11 @@ from pdfplumber.page import Page
 from pdfplumber.utils import chars_to_textmap
 from pdfplumber.utils.exceptions import PdfminerException
 
+from parsers import pdf_chars
 from parsers.document import CHECKED, GLYPH_MARKS, UNCHECKED, Block, Document, Paragraph, Table
 from parsers.ooxml_guard import safe_parser
 
+pdf_chars.install()  # each character's dict made without pdfplumber's generic walk (same dicts)
 log = logging.getLogger(__name__)
 
 SCANNED_PROBLEM = "scanned document, no text"
