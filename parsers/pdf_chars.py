@@ -6,8 +6,8 @@ tuple through a generator for each coordinate tuple. A form's PDF has thousands 
 this was about a tenth of all the reading a backlog's messages cost (bench/README.md).
 `fast_process_object` makes the same dict for a character (the same keys in the same order, equal
 values): values that cannot hold a PDF reference (numbers, strings, tuples of numbers) are taken
-as they are, anything else still goes through `resolve_all`, and every other kind of object goes
-to pdfplumber itself.
+as they are, anything else still goes through `resolve_all`, a colour space's name is decoded once
+(not once per character), and every other kind of object goes to pdfplumber itself.
 
 It replaces `Page.process_object` only on the pdfplumber release it was checked against
 (`CHECKED_RELEASE`); tests/test_pdf_chars.py compares the two on PDFs made several ways.
@@ -15,6 +15,7 @@ It replaces `Page.process_object` only on the pdfplumber release it was checked 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 from unicodedata import normalize as normalize_unicode
@@ -44,7 +45,8 @@ def fast_process_object(page: Page, obj: LTItem) -> dict[str, Any]:
     attr["page_number"] = page.page_number
     for space in ("ncs", "scs"):
         if hasattr(obj, space):
-            attr[space] = resolve_and_decode(getattr(obj, space).name)
+            name = getattr(obj, space).name
+            attr[space] = _decoded_name(name) if type(name) is str else resolve_and_decode(name)
     text = obj.get_text()
     norm = page.pdf.unicode_norm
     attr["text"] = normalize_unicode(norm, text) if norm is not None else text
@@ -62,6 +64,13 @@ def fast_process_object(page: Page, obj: LTItem) -> dict[str, Any]:
         attr["x0"] = attr["x0"] + mb_x0
         attr["x1"] = attr["x1"] + mb_x0
     return attr
+
+
+@functools.lru_cache(maxsize=256)
+def _decoded_name(name: str) -> str:
+    """A colour space's name, decoded as pdfplumber decodes it (a character at a time, for every
+    character of the page): a document has a few of them."""
+    return resolve_and_decode(name)
 
 
 def install() -> bool:
