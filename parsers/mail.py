@@ -124,12 +124,21 @@ def _under_policy(message: Message, policy: EmailPolicy) -> EmailMessage:
     bytes a second time (half of this function's cost). The email package parses alike under every
     policy: the parts' classes differ, headers are kept as their source lines either way
     (`header_source_parse` is the same), and the policy acts when they are read. mail-parser only
-    reads the tree."""
+    reads the tree. A loop, not recursion: a stranger's message may nest parts hundreds deep."""
+    root = _recast(message, policy)
+    waiting = [root]
+    while waiting:
+        part = waiting.pop()
+        if isinstance(part._payload, list):  # multipart, or message/rfc822 (a list of one)
+            part._payload = [_recast(child, policy) for child in part._payload]
+            waiting.extend(part._payload)
+    return root
+
+
+def _recast(message: Message, policy: EmailPolicy) -> EmailMessage:
     copy = EmailMessage(policy)
     copy.__dict__.update(message.__dict__)
     copy.policy = policy
-    if isinstance(message._payload, list):  # multipart, or message/rfc822 (a list of one)
-        copy._payload = [_under_policy(part, policy) for part in message._payload]
     return copy
 
 

@@ -74,9 +74,16 @@ def test_the_headers_are_the_tree_mail_parser_parsed_read_as_the_tolerant_policy
         b"From: a@example.org\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n"
         b"--zz\r\nContent-Type: text/plain\r\n\r\nno end"
     )
+    deep = b"Content-Type: text/plain\r\n\r\nhello\r\n"
+    for level in range(700):  # deeper than Python's recursion limit allows a recursive copy
+        boundary = f"b{level}".encode()
+        deep = b"Content-Type: multipart/mixed; boundary=%s\r\n\r\n--%s\r\n%s\r\n--%s--\r\n" % (
+            boundary, boundary, deep, boundary,
+        )  # fmt: skip
     for raw in (
         HOSTILE,
         broken,
+        b"From: a@example.org\r\n" + deep,
         inner,
         build_message(sender="Office <office@example.org>", attachments=[("response.eml", "message/rfc822", inner)]),
     ):
