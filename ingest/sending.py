@@ -354,7 +354,7 @@ def copy_to_sent(
             with Session(engine) as session:
                 rows = session.exec(
                     select(Acknowledgement.id, Acknowledgement.raw, Acknowledgement.rfc_message_id).where(
-                        col(Acknowledgement.id).in_(chunk), col(Acknowledgement.copied_to_sent).is_(False)
+                        col(Acknowledgement.id).in_(chunk), *COPY_DUE
                     )
                 ).all()
             for ack_id, raw, rfc_message_id in sorted(rows, key=lambda row: row[0]):

@@ -47,7 +47,7 @@ from sqlmodel import Session, col, func, select
 
 from parsers.formdef import FormDefinition
 from store.campaigns import Campaign, CampaignIndex, Position
-from store.figures import campaign_record_count, campaign_records
+from store.figures import campaign_records, response_count
 from store.models import AuditEntry, Message
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class CampaignCache:
         read = 0
         if why is None:
             read = self._add_new(session)
-            if campaign_record_count(session, published=self.published) != self._included:
+            if response_count(session, published=self.published) != self._included:
                 why = "responses committed out of id order, or removed"
         if why is None:
             log.info("campaign search: added %d new response(s)", read)

@@ -160,7 +160,7 @@ def answer_counts(session: Session, *, published: bool = False) -> AnswerCounts:
         .where(*_public(published))
         .group_by(each.c.key, Response.category, choice, commented)
     )
-    respondents = session.exec(select(func.count()).select_from(Response).where(*_public(published))).one()
+    respondents = response_count(session, published=published)
     counted: Counter = Counter()
     for qid, category, chosen, wrote, n in session.exec(query):
         counted[qid, category, chosen, bool(wrote)] += n
@@ -218,7 +218,7 @@ def campaign_records(
         yield record if personal else published_words(record)
 
 
-def campaign_record_count(session: Session, *, published: bool = False) -> int:
-    """How many records `campaign_records` streams for the view: the same join and filter, counted."""
-    query = select(func.count()).select_from(Response).join(Message, col(Message.id) == Response.message_pk)
-    return session.exec(query.where(*_public(published))).one()
+def response_count(session: Session, *, published: bool = False) -> int:
+    """The responses in the view: the report's respondents, and the records `campaign_records` streams
+    (every response has its message, so its join drops none)."""
+    return session.exec(select(func.count()).select_from(Response).where(*_public(published))).one()
